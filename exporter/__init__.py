@@ -1,0 +1,3 @@
+"""GatewayZ provider exporter: probes upstream AI providers and exports their health."""
+
+__version__ = "0.1.0"
