@@ -1,0 +1,1 @@
+"""Grafana provisioning, dashboards and the generator that writes them."""

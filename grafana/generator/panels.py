@@ -1,0 +1,172 @@
+"""Panel and PromQL helpers shared by every dashboard: one place for units, colours and mappings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grafana.generator.model import Json, Panel, Target
+
+# The alert rules' thresholds (prometheus/rules/alerts.yml); a test checks they still agree.
+HEALTH_SCORE_LOW = 0.5  # ProviderHealthScoreLow fires below this score
+HEALTH_SCORE_GOOD = 0.8  # display only: green from here up
+
+PROVIDER_STATES = ("healthy", "degraded", "down", "unknown", "unconfigured")
+STATE_COLOURS = ("green", "yellow", "red", "text", "blue")
+BREAKER_STATES = ("closed", "half_open", "open")
+BREAKER_COLOURS = ("green", "yellow", "red")
+
+ENV = 'environment=~"$environment"'
+ENV_PROVIDER = 'environment=~"$environment", provider=~"$provider"'
+
+SCORE_THRESHOLDS: tuple[tuple[str, float | None], ...] = (
+    ("red", None),
+    ("orange", HEALTH_SCORE_LOW),
+    ("green", HEALTH_SCORE_GOOD),
+)
+
+
+def code_expr(metric: str, label: str, values: tuple[str, ...], selector: str) -> str:
+    """Encode a one-hot state gauge as one series per provider whose value is the state's code.
+
+    The exporter writes 1 for the current state and 0 for the others, so the weighted sum is the
+    code (1-based) of the current state; with no series there is no sample, never a made-up state.
+    """
+    parts = [
+        f'{i} * sum by (environment, provider) ({metric}{{{selector}, {label}="{value}"}})'
+        for i, value in enumerate(values, start=1)
+    ]
+    return "\n+ ".join(parts)
+
+
+def code_mappings(values: tuple[str, ...], colours: tuple[str, ...]) -> tuple[Json, ...]:
+    """Return value mappings that show a state code as its name and colour."""
+    options = {
+        str(i): {"color": colour, "index": i - 1, "text": value}
+        for i, (value, colour) in enumerate(zip(values, colours, strict=True), start=1)
+    }
+    return ({"type": "value", "options": options},)
+
+
+def up_mappings() -> tuple[Json, ...]:
+    """Return value mappings for a 1/0 up gauge."""
+    options = {
+        "0": {"color": "red", "index": 0, "text": "Down"},
+        "1": {"color": "green", "index": 1, "text": "Up"},
+    }
+    return ({"type": "value", "options": options},)
+
+
+def quantile(q: float, bucket: str, selector: str, by: str) -> str:
+    """Return a histogram_quantile over a rate of a histogram's buckets."""
+    return (
+        f"histogram_quantile({q}, sum by ({by}, le) "
+        f"(rate({bucket}{{{selector}}}[$__rate_interval])))"
+    )
+
+
+def timeseries(title: str, *targets: Target, unit: str = "short", **kw: Any) -> Panel:
+    """Return a time series panel."""
+    custom = {"drawStyle": "line", "fillOpacity": 10, "lineWidth": 1, "spanNulls": False}
+    custom.update(kw.pop("custom", {}))
+    options = {
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    return Panel("timeseries", title, targets, unit=unit, custom=custom, options=options, **kw)
+
+
+def stat(title: str, *targets: Target, unit: str = "short", **kw: Any) -> Panel:
+    """Return a stat panel showing the last value."""
+    options = {
+        "colorMode": "background",
+        "graphMode": "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "textMode": "auto",
+    }
+    kw.setdefault("width", 4)
+    kw.setdefault("height", 4)
+    return Panel("stat", title, targets, unit=unit, options=options, **kw)
+
+
+def bargauge(title: str, *targets: Target, unit: str = "short", **kw: Any) -> Panel:
+    """Return a horizontal bar gauge, one bar per series."""
+    options = {
+        "displayMode": "gradient",
+        "orientation": "horizontal",
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "showUnfilled": True,
+    }
+    return Panel("bargauge", title, targets, unit=unit, options=options, **kw)
+
+
+def state_timeline(title: str, *targets: Target, mappings: tuple[Json, ...], **kw: Any) -> Panel:
+    """Return a state timeline whose values are state codes shown through mappings."""
+    options = {
+        "alignValue": "center",
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "mergeValues": True,
+        "rowHeight": 0.8,
+        "showValue": "auto",
+    }
+    kw.setdefault("width", 24)
+    return Panel("state-timeline", title, targets, options=options, mappings=mappings, **kw)
+
+
+def table(title: str, *targets: Target, unit: str = "short", **kw: Any) -> Panel:
+    """Return a table of instant values; several targets are merged on their common labels."""
+    options = {"cellHeight": "sm", "footer": {"show": False}, "showHeader": True}
+    transformations: list[Json] = [{"id": "merge", "options": {}}]
+    transformations.append(
+        {"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True}}}
+    )
+    kw.setdefault("width", 24)
+    return Panel(
+        "table",
+        title,
+        targets,
+        unit=unit,
+        options=options,
+        transformations=tuple(transformations),
+        **kw,
+    )
+
+
+def heatmap(title: str, *targets: Target, unit: str = "s", **kw: Any) -> Panel:
+    """Return a heatmap of pre-bucketed histogram data."""
+    options = {
+        "calculate": False,
+        "cellGap": 1,
+        "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
+        "yAxis": {"axisPlacement": "left", "unit": unit},
+        "tooltip": {"mode": "single", "yHistogram": True},
+        "legend": {"show": True},
+    }
+    return Panel("heatmap", title, targets, options=options, **kw)
+
+
+def logs(title: str, *targets: Target, **kw: Any) -> Panel:
+    """Return a logs panel."""
+    options = {
+        "dedupStrategy": "none",
+        "enableLogDetails": True,
+        "prettifyLogMessage": False,
+        "showTime": True,
+        "sortOrder": "Descending",
+        "wrapLogMessage": True,
+    }
+    kw.setdefault("width", 24)
+    kw.setdefault("height", 12)
+    return Panel("logs", title, targets, options=options, **kw)
+
+
+def instant(expr: str, legend: str = "", **kw: Any) -> Target:
+    """Return an instant table-format target (for tables and stats of current values)."""
+    return Target(expr, legend, instant=True, fmt="table", **kw)
+
+
+BREAKER_MAPPINGS_SOURCE = (
+    code_expr("gatewayz_circuit_breaker_state", "state", BREAKER_STATES, ENV_PROVIDER),
+    code_mappings(BREAKER_STATES, BREAKER_COLOURS),
+)
