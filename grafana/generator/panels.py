@@ -143,7 +143,7 @@ def heatmap(title: str, *targets: Target, unit: str = "s", **kw: Any) -> Panel:
         "tooltip": {"mode": "single", "yHistogram": True},
         "legend": {"show": True},
     }
-    return Panel("heatmap", title, targets, options=options, **kw)
+    return Panel("heatmap", title, targets, unit=unit, options=options, **kw)
 
 
 def logs(title: str, *targets: Target, **kw: Any) -> Panel:
