@@ -1,0 +1,79 @@
+"""The command line: `provider-exporter [run | demo | check-config]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from exporter import __version__
+from exporter.errors import ConfigError
+from exporter.logs import configure_logging
+from exporter.service import secret_values, serve
+from exporter.settings import Settings, load_settings
+from exporter.targets import Target, resolve_targets
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named in `argv`; return the process exit status."""
+    parser = argparse.ArgumentParser(
+        prog="provider-exporter",
+        description="Probe upstream AI providers and export their health for Prometheus.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=("run", "demo", "check-config"),
+        help="run (default): the exporter; demo: against simulated providers; "
+        "check-config: validate the environment and print the resolved providers",
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            from exporter.demo import run_demo  # only the demo needs its fake providers
+
+            return run_demo()
+        settings, targets = load_config()
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"configuration error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print(describe_config(settings, targets))
+        return 0
+    configure_logging(settings.log_level, settings.log_format, secret_values(settings, targets))
+    asyncio.run(serve(settings, targets))
+    return 0
+
+
+def load_config() -> tuple[Settings, tuple[Target, ...]]:
+    """Read settings and resolve targets from the environment; raise ConfigError on problems."""
+    settings = load_settings()
+    return settings, resolve_targets(settings, os.environ)
+
+
+def describe_config(settings: Settings, targets: Sequence[Target]) -> str:
+    """Return a human-readable summary of the resolved configuration, with keys masked."""
+    lines = [
+        "configuration ok",
+        f"listening on port {settings.port} ({', '.join(settings.listen_addresses)})",
+        f"probe every {settings.probe_interval_seconds:g}s, "
+        f"timeout {settings.probe_timeout_seconds:g}s, concurrency {settings.probe_concurrency}",
+        f"providers ({len(targets)}):",
+    ]
+    for target in targets:
+        key = "key set (masked)" if target.credential is not None else "no key: unconfigured"
+        if target.spec.auth.value == "none":
+            key = "no auth"
+        lines.append(f"  {target.slug:<16} {target.url}  [{target.spec.auth.value}, {key}]")
+    if not targets:
+        lines.append("  (none: set a provider's API key variable, or try `provider-exporter demo`)")
+    for provider, model in settings.watched_models:
+        lines.append(f"watching model {provider}:{model}")
+    return "\n".join(lines)

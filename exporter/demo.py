@@ -1,0 +1,137 @@
+"""`provider-exporter demo`: the real exporter against simulated providers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from exporter.catalog import ProviderSpec
+from exporter.errors import ConfigError
+from exporter.logs import configure_logging
+from exporter.service import serve
+from exporter.settings import Settings, load_settings
+from exporter.targets import Target
+
+DEMO_KEY = SecretStr("demo-key-not-a-secret")
+OUTAGE_CYCLE = 180.0  # seconds: up for two minutes, then down for one
+OUTAGE_DOWN = 60.0
+MODELS = ("demo-model-a", "demo-model-b", "demo-model-c")
+RETIRED_MODEL = "demo-model-retired"
+WATCHED = (
+    "demo-healthy:demo-model-a",
+    "demo-healthy:demo-model-retired",
+    "demo-outage:demo-model-a",
+)
+
+
+class DemoUpstream:
+    """Simulated providers, one route each, with behaviour that changes over time."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._random = random.Random(7)  # the demo tells the same story every time
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        routes = {
+            "healthy": self.healthy,
+            "slow": self.slow,
+            "flaky": self.flaky,
+            "ratelimited": self.ratelimited,
+            "outage": self.outage,
+            "keyrefused": self.keyrefused,
+        }
+        for name, handler in routes.items():
+            app.router.add_get(f"/{name}/models", handler)
+        return app
+
+    def _models(self, with_retired: bool = False) -> web.Response:
+        names = [*MODELS, RETIRED_MODEL] if with_retired else list(MODELS)
+        return web.json_response({"object": "list", "data": [{"id": n} for n in names]})
+
+    async def healthy(self, _request: web.Request) -> web.Response:
+        await asyncio.sleep(self._random.uniform(0.02, 0.12))
+        # The retired model is listed for the first five minutes of every ten.
+        return self._models(with_retired=self.elapsed() % 600 < 300)
+
+    async def slow(self, _request: web.Request) -> web.Response:
+        await asyncio.sleep(self._random.uniform(4.5, 6.0))
+        return self._models()
+
+    async def flaky(self, _request: web.Request) -> web.Response:
+        await asyncio.sleep(self._random.uniform(0.05, 0.3))
+        if self._random.random() < 0.15:
+            return web.json_response({"error": "upstream overloaded"}, status=503)
+        return self._models()
+
+    async def ratelimited(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": "rate limited"}, status=429, headers={"Retry-After": "20"}
+        )
+
+    async def outage(self, _request: web.Request) -> web.Response:
+        if self.elapsed() % OUTAGE_CYCLE >= OUTAGE_CYCLE - OUTAGE_DOWN:
+            return web.json_response({"error": "service unavailable"}, status=503)
+        await asyncio.sleep(self._random.uniform(0.05, 0.2))
+        return self._models()
+
+    async def keyrefused(self, _request: web.Request) -> web.Response:
+        return web.json_response({"error": "invalid api key"}, status=401)
+
+
+def demo_targets(base: str) -> tuple[Target, ...]:
+    """Return one target per simulated provider, plus one with no key at all."""
+    targets = [
+        Target(ProviderSpec(f"demo-{name}", f"{base}/{name}"), f"{base}/{name}/models", DEMO_KEY)
+        for name in ("healthy", "slow", "flaky", "ratelimited", "outage", "keyrefused")
+    ]
+    nokey = ProviderSpec("demo-nokey", f"{base}/nokey")
+    targets.append(Target(nokey, f"{base}/nokey/models", None))
+    return tuple(targets)
+
+
+def demo_settings() -> Settings:
+    """Return the settings from the environment, with demo-friendly defaults where unset."""
+    settings = load_settings()
+    update: dict[str, object] = {"models": WATCHED, "providers": None}
+    if "PROBE_INTERVAL_SECONDS" not in os.environ:
+        update["probe_interval_seconds"] = 5.0
+    return settings.model_copy(update=update)
+
+
+async def _run(settings: Settings) -> None:
+    runner = web.AppRunner(DemoUpstream().app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        await serve(settings, demo_targets(f"http://127.0.0.1:{port}"))
+    finally:
+        await runner.cleanup()
+
+
+def run_demo() -> int:
+    """Run the demo until interrupted; return the exit status."""
+    settings = demo_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    print(
+        f"provider-exporter demo: simulated providers on loopback; "
+        f"open http://localhost:{settings.port}/ (metrics at /metrics)",
+        flush=True,
+    )
+    try:
+        asyncio.run(_run(settings))
+    except ConfigError:
+        raise
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,64 @@
+"""Structured logging: JSON lines on stdout by default, with secrets scrubbed as a last guard."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+
+
+class SecretScrubber:
+    """A structlog processor that replaces any known secret value found in an event."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        # Short values would match ordinary words; real keys are long.
+        self._secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+
+    def __call__(
+        self, _logger: object, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if not self._secrets:
+            return event
+        for key, value in event.items():
+            if isinstance(value, str):
+                event[key] = self.scrub(value)
+        return event
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+
+def configure_logging(
+    level: str, fmt: str, secrets: Iterable[str] = (), extra: Iterable[Any] = ()
+) -> None:
+    """Configure structlog (and the stdlib loggers of libraries) once for the process."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    numeric = logging.getLevelNamesMapping()[level]
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            SecretScrubber(secrets),
+            *extra,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries log through the stdlib: keep them quiet and on stderr, never with request data.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)

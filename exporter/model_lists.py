@@ -1,0 +1,122 @@
+"""Reading a provider's model list from a (possibly truncated) response body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ijson
+
+from exporter.catalog import ListFormat
+
+MAX_MODEL_ID_CHARS = 256
+VERTEX_PREFIX = "publishers/google/models/"
+
+# Where the list lives and which key of each item names a model, per format (ijson prefixes).
+_CONTAINERS: dict[ListFormat, tuple[str, tuple[str, ...]]] = {
+    ListFormat.OPENAI: ("data", ("id",)),
+    ListFormat.ARRAY: ("", ("model_name", "id")),
+    ListFormat.VERTEX: ("publisherModels", ("name",)),
+}
+
+
+class BadBodyError(ValueError):
+    """The body is not the model list the probe expects."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelList:
+    """What a model-list body said, bounded in size."""
+
+    count: int  # models counted (within the bytes read)
+    sample: tuple[str, ...]  # the first `cap` model ids
+    watched_seen: frozenset[str]  # watched models that were listed
+    complete: bool  # False when the body was cut at the read limit
+
+
+def parse_model_list(
+    body: bytes, *, fmt: ListFormat, complete: bool, watch: frozenset[str], cap: int
+) -> ModelList:
+    """Return the models listed in `body`.
+
+    A complete body must be valid JSON of the expected shape; a truncated one must be a valid
+    prefix of it. Raises BadBodyError otherwise (invalid UTF-8, invalid JSON, wrong shape).
+    """
+    ids = _ids_complete(body, fmt) if complete else _ids_prefix(body, fmt)
+    count = 0
+    sample: list[str] = []
+    seen: set[str] = set()
+    for model in ids:
+        count += 1
+        if len(sample) < cap:
+            sample.append(model)
+        if model in watch:
+            seen.add(model)
+    return ModelList(count, tuple(sample), frozenset(seen), complete)
+
+
+def _ids_complete(body: bytes, fmt: ListFormat) -> list[str]:
+    try:
+        document = json.loads(body)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise BadBodyError("not valid JSON") from exc
+    container, keys = _CONTAINERS[fmt]
+    if container:
+        items = document.get(container) if isinstance(document, dict) else None
+    else:
+        items = document
+    if not isinstance(items, list):
+        raise BadBodyError(f"no list at {container or 'top level'!r}")
+    ids = [model for item in items if (model := _item_id(item, keys, fmt)) is not None]
+    if items and not ids:
+        raise BadBodyError("list items carry no model ids")
+    return ids
+
+
+def _item_id(item: object, keys: tuple[str, ...], fmt: ListFormat) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, str):
+            return _clean(value, fmt)
+    return None
+
+
+def _clean(value: str, fmt: ListFormat) -> str | None:
+    if fmt is ListFormat.VERTEX:
+        value = value.removeprefix(VERTEX_PREFIX)
+    if not value or len(value) > MAX_MODEL_ID_CHARS:
+        return None
+    return value
+
+
+def _ids_prefix(body: bytes, fmt: ListFormat) -> list[str]:
+    """Collect model ids from a valid prefix of a long list (featherless lists ~50 MB)."""
+    container, keys = _CONTAINERS[fmt]
+    item_prefix = f"{container}.item" if container else "item"
+    wanted = {f"{item_prefix}.{key}" for key in keys}
+    ids: list[str] = []
+    found_list = False
+    try:
+        for prefix, event, value in ijson.parse(body):
+            if prefix == container and event == "start_array":
+                found_list = True
+            elif prefix in wanted and event == "string":
+                model = _clean(value, fmt)
+                if model is not None:
+                    ids.append(model)
+    except ijson.IncompleteJSONError as exc:
+        # Running out of bytes is expected (we cut the body); anything else is a broken body.
+        if "premature EOF" not in str(exc) and "Incomplete JSON" not in str(exc):
+            raise BadBodyError("not valid JSON") from exc
+    except ijson.JSONError as exc:
+        raise BadBodyError("not valid JSON") from exc
+    if not found_list:
+        raise BadBodyError(f"no list at {container or 'top level'!r} in the bytes read")
+    return _dedupe(ids)
+
+
+def _dedupe(ids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(ids))

@@ -1,0 +1,241 @@
+"""The one owner of mutable provider state: turns probe results into immutable snapshots."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from exporter.outcomes import OUTCOMES, Verdict, verdict
+from exporter.probes import ProbeResult
+from exporter.scoring import (
+    Evidence,
+    Health,
+    Rules,
+    State,
+    initial_health,
+    needs_confirmation,
+    score,
+    step,
+)
+from exporter.snapshot import (
+    AVAILABILITY_WINDOWS,
+    LAG_BUCKETS,
+    LATENCY_BUCKETS,
+    ExporterStats,
+    Histogram,
+    ProviderView,
+    Snapshot,
+)
+from exporter.targets import Target
+from exporter.windows import ProviderWindows, UptimeRing
+
+# Breaker state -> factor applied to the health score (an open breaker means the gateway is
+# refusing traffic to the provider right now).
+BREAKER_FACTORS = {"closed": 1.0, "half_open": 0.75, "open": 0.5}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A provider changed state."""
+
+    slug: str
+    old: State
+    new: State
+    reason: str
+    at: float
+
+
+class _Track:
+    """Mutable bookkeeping for one provider; only the Monitor touches it."""
+
+    def __init__(self, target: Target, models: Iterable[str], now: float) -> None:
+        self.target = target
+        self.windows = ProviderWindows()
+        self.health = initial_health(target.configured, now)
+        self.probes = dict.fromkeys(OUTCOMES, 0)
+        self.up = 0
+        self.down = 0
+        self.rt_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.rt_sum = 0.0
+        self.state_changes = 0
+        self.last: ProbeResult | None = None
+        self.last_failure: ProbeResult | None = None
+        self.models_listed: int | None = None
+        self.models_sample: tuple[str, ...] = ()
+        self.uptime = {model: UptimeRing() for model in models}
+        self.backoff = 0.0
+
+    def count(self, result: ProbeResult, now: float) -> Verdict:
+        outcome = result.outcome
+        judged = verdict(outcome)
+        answered = result.status is not None
+        self.windows.record(now, outcome, result.duration if answered else None)
+        self.probes[outcome] += 1
+        if judged is Verdict.UP:
+            self.up += 1
+        elif judged is Verdict.DOWN:
+            self.down += 1
+        if answered:
+            self.rt_buckets[bisect.bisect_left(LATENCY_BUCKETS, result.duration)] += 1
+            self.rt_sum += result.duration
+        self.last = result
+        if judged is not Verdict.UP:
+            self.last_failure = result
+        if result.models is not None:
+            self.models_listed = result.models.count
+            self.models_sample = result.models.sample
+        self._count_models(result, judged, now)
+        return judged
+
+    def _count_models(self, result: ProbeResult, judged: Verdict, now: float) -> None:
+        if judged is Verdict.DOWN:
+            for ring in self.uptime.values():
+                ring.record(now, listed=False)
+        if judged is not Verdict.UP or result.models is None:
+            return
+        for model, ring in self.uptime.items():
+            listed = model in result.models.watched_seen
+            if listed or result.models.complete:  # a cut list cannot prove a model is missing
+                ring.record(now, listed)
+
+
+class Monitor:
+    """Holds every provider's windows and health; publishes a new Snapshot after each change."""
+
+    def __init__(
+        self,
+        targets: Iterable[Target],
+        rules: Rules,
+        models: Mapping[str, Iterable[str]],
+        now: float,
+    ) -> None:
+        self._rules = rules
+        self._tracks = {t.slug: _Track(t, models.get(t.slug, ()), now) for t in targets}
+        self._lag = [0] * (len(LAG_BUCKETS) + 1)
+        self._lag_sum = 0.0
+        self._in_flight = 0
+        self._breakers: Mapping[str, str] = {}
+        self._extra: dict[str, object] = {}
+        self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
+        self._snapshot = self._publish()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """Return the latest immutable snapshot."""
+        return self._snapshot
+
+    @property
+    def rules(self) -> Rules:
+        return self._rules
+
+    def health(self, slug: str) -> Health:
+        """Return the current health of provider `slug`."""
+        return self._tracks[slug].health
+
+    def needs_confirmation(self, slug: str) -> bool:
+        """Tell whether provider `slug` should be probed again soon to confirm a change."""
+        return needs_confirmation(self._tracks[slug].health, self._rules)
+
+    def record(self, result: ProbeResult, now: float) -> Transition | None:
+        """Count a probe result, step the state machine and publish; return a state change."""
+        track = self._tracks[result.slug]
+        judged = track.count(result, now)
+        evidence = self._evidence(track, now)
+        old = track.health
+        track.health = step(old, judged, result.outcome.value, evidence, self._rules, now)
+        self._views[result.slug] = self._view(track, now)
+        self._snapshot = self._publish()
+        if track.health.state is old.state:
+            return None
+        track.state_changes += 1
+        return Transition(result.slug, old.state, track.health.state, track.health.reason, now)
+
+    def record_lag(self, lag: float) -> None:
+        """Count how late a probe started against its schedule."""
+        self._lag[bisect.bisect_left(LAG_BUCKETS, lag)] += 1
+        self._lag_sum += lag
+
+    def set_in_flight(self, count: int) -> None:
+        self._in_flight = count
+
+    def set_backoff(self, slug: str, seconds: float) -> None:
+        """Note that provider `slug` is being left alone for `seconds` (Retry-After)."""
+        self._tracks[slug].backoff = seconds
+
+    def set_breakers(self, breakers: Mapping[str, str]) -> None:
+        """Replace the circuit-breaker states read from the backend (slug -> state)."""
+        self._breakers = breakers
+
+    def set_extra(self, name: str, value: object) -> None:
+        """Attach another source's immutable snapshot under `name`."""
+        self._extra[name] = value
+
+    def refresh(self, now: float) -> Snapshot:
+        """Rebuild every view as of `now` (windows slide even without probes) and publish."""
+        self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
+        self._snapshot = self._publish()
+        return self._snapshot
+
+    def _evidence(self, track: _Track, now: float) -> Evidence:
+        (p50,) = track.windows.latency_quantiles(now, (0.5,))
+        return Evidence(
+            error_ratio_5m=track.windows.counts("5m", now).error_ratio,
+            latency_p50=p50,
+            breaker_open=self._breakers.get(track.target.slug) == "open",
+        )
+
+    def _view(self, track: _Track, now: float) -> ProviderView:
+        windows = track.windows
+        availability = {w: windows.counts(w, now).availability for w in AVAILABILITY_WINDOWS}
+        error_rate = windows.counts("5m", now).error_ratio
+        p50, p95 = windows.latency_quantiles(now, (0.5, 0.95))
+        breaker = self._breakers.get(track.target.slug)
+        health = track.health
+        last, failure = track.last, track.last_failure
+        configured = health.state is not State.UNCONFIGURED
+        return ProviderView(
+            slug=track.target.slug,
+            configured=track.target.configured,
+            state=health.state,
+            since=health.since,
+            reason=health.reason,
+            state_changes=track.state_changes,
+            score=score(
+                availability["1h"], error_rate, p95, self._rules, BREAKER_FACTORS.get(breaker or "")
+            )
+            if configured
+            else None,
+            availability=availability,
+            error_rate=error_rate,
+            latency_p50=p50,
+            latency_p95=p95,
+            probes=dict(track.probes),
+            checks_up=track.up,
+            checks_down=track.down,
+            response_time=Histogram(tuple(track.rt_buckets), track.rt_sum, sum(track.rt_buckets)),
+            last_outcome=last.outcome if last else None,
+            last_probe_at=last.started + last.duration if last else None,
+            last_status=last.status if last else None,
+            last_failure=failure.outcome if failure else None,
+            last_failure_at=failure.started if failure else None,
+            phases=dict(last.phases) if last else {},
+            models_listed=track.models_listed,
+            models_sample=track.models_sample,
+            model_uptime={m: ring.uptime(now) for m, ring in track.uptime.items()},
+            backoff=track.backoff,
+            minutes=tuple(windows.minute_series(now)),
+            breaker=breaker,
+        )
+
+    def _publish(self) -> Snapshot:
+        lag = Histogram(tuple(self._lag), self._lag_sum, sum(self._lag))
+        ready = all(
+            track.last is not None or not track.target.configured for track in self._tracks.values()
+        )
+        return Snapshot(
+            providers=dict(self._views),
+            stats=ExporterStats(probe_lag=lag, in_flight=self._in_flight),
+            ready=ready,
+            extra=dict(self._extra),
+        )

@@ -1,0 +1,55 @@
+"""The closed set of probe outcomes and the rule for which ones count against availability."""
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What one probe of a provider found."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"
+    DNS_ERROR = "dns_error"
+    TLS_ERROR = "tls_error"
+    HTTP_5XX = "http_5xx"
+    HTTP_429 = "http_429"
+    HTTP_AUTH = "http_auth"
+    HTTP_4XX = "http_4xx"
+    BAD_BODY = "bad_body"
+    REDIRECT_ERROR = "redirect_error"
+
+
+class Verdict(StrEnum):
+    """What an outcome says about the provider."""
+
+    UP = "up"  # it answered as expected
+    DOWN = "down"  # counts against availability
+    LIMITED = "limited"  # 429: alive but rate-limiting us; not an outage, not a success
+    REJECTED = "rejected"  # 401/403: our key is missing or refused; our problem, not theirs
+    INCONCLUSIVE = "inconclusive"  # another 4xx: the server answered but not to our probe
+
+
+# The availability rule. A 429 or an auth failure is not an outage; timeouts, refused
+# connections, DNS/TLS failures, 5xx, redirect loops and bodies that are not the expected JSON are.
+# Other 4xx (404, 400 …) say the server is up but our probe is wrong: not counted either way.
+VERDICTS: dict[Outcome, Verdict] = {
+    Outcome.OK: Verdict.UP,
+    Outcome.TIMEOUT: Verdict.DOWN,
+    Outcome.CONNECT_ERROR: Verdict.DOWN,
+    Outcome.DNS_ERROR: Verdict.DOWN,
+    Outcome.TLS_ERROR: Verdict.DOWN,
+    Outcome.HTTP_5XX: Verdict.DOWN,
+    Outcome.BAD_BODY: Verdict.DOWN,
+    Outcome.REDIRECT_ERROR: Verdict.DOWN,
+    Outcome.HTTP_429: Verdict.LIMITED,
+    Outcome.HTTP_AUTH: Verdict.REJECTED,
+    Outcome.HTTP_4XX: Verdict.INCONCLUSIVE,
+}
+
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+OUTCOME_INDEX: dict[Outcome, int] = {outcome: i for i, outcome in enumerate(OUTCOMES)}
+
+
+def verdict(outcome: Outcome) -> Verdict:
+    """Return what `outcome` says about the provider's availability."""
+    return VERDICTS[outcome]

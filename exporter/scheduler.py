@@ -1,0 +1,103 @@
+"""Runs every provider's probes on schedule: jittered, capped in concurrency, never piling up."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from exporter.monitor import Monitor, Transition
+from exporter.outcomes import Outcome
+from exporter.probes import Prober, ProbeResult
+from exporter.targets import Target
+
+log = structlog.get_logger("exporter.scheduler")
+
+JITTER = 0.1  # each probe starts up to 10 % of an interval late, so providers spread out
+MAX_CONFIRM_SPACING = 2.0  # seconds between confirmation probes at most
+MAX_BACKOFF = 3600.0  # never honour a Retry-After longer than an hour
+
+
+class Scheduler:
+    """One task per configured provider; a slow provider only ever delays itself."""
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        prober: Prober,
+        monitor: Monitor,
+        *,
+        interval: float,
+        concurrency: int,
+        now: Callable[[], float],
+        on_result: Callable[[ProbeResult, Transition | None], None] | None = None,
+    ) -> None:
+        self._targets = [t for t in targets if t.configured]
+        self._prober = prober
+        self._monitor = monitor
+        self._interval = interval
+        self._confirm = min(interval / 3, MAX_CONFIRM_SPACING)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._now = now
+        self._on_result = on_result
+        self._in_flight = 0
+
+    async def run(self) -> None:
+        """Probe every configured provider until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for target in self._targets:
+                group.create_task(self._loop(target), name=f"probe:{target.slug}")
+            group.create_task(self._refresh(), name="refresh")
+
+    async def _loop(self, target: Target) -> None:
+        loop = asyncio.get_running_loop()
+        base = loop.time() + random.uniform(0, min(self._interval, 2.0))
+        due = base
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            try:
+                result = await self._probe_once(target, due)
+            except Exception:  # a bug must not stop the other providers' probes
+                log.exception("probe_crashed", provider=target.slug)
+                due = loop.time() + self._interval
+                continue
+            finished = loop.time()
+            base = max(base + self._interval, finished)
+            due = self._next_due(target, result, base, finished)
+
+    async def _probe_once(self, target: Target, due: float) -> ProbeResult:
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            self._monitor.record_lag(max(0.0, loop.time() - due))
+            self._count_in_flight(+1)
+            try:
+                result = await self._prober.probe(target)
+            finally:
+                self._count_in_flight(-1)
+        transition = self._monitor.record(result, self._now())
+        if self._on_result is not None:
+            self._on_result(result, transition)
+        return result
+
+    def _next_due(self, target: Target, result: ProbeResult, base: float, now: float) -> float:
+        backoff = 0.0
+        if result.outcome is Outcome.HTTP_429 and result.retry_after:
+            backoff = min(result.retry_after, MAX_BACKOFF)
+        self._monitor.set_backoff(target.slug, backoff)
+        if backoff > self._interval:
+            return now + backoff
+        if self._monitor.needs_confirmation(target.slug):
+            return now + self._confirm
+        return base + random.uniform(0, JITTER * self._interval)
+
+    def _count_in_flight(self, delta: int) -> None:
+        self._in_flight += delta
+        self._monitor.set_in_flight(self._in_flight)
+
+    async def _refresh(self) -> None:
+        """Republish every view once per interval, so windows slide even for quiet providers."""
+        while True:
+            await asyncio.sleep(self._interval)
+            self._monitor.refresh(self._now())

@@ -1,0 +1,189 @@
+"""Each provider's state machine and health score: pure functions of their inputs and `now`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from exporter.outcomes import Verdict
+from exporter.settings import Settings
+
+
+class State(StrEnum):
+    """A provider's state, as exported in `gatewayz_provider_status`."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"  # no conclusive data yet
+    UNCONFIGURED = "unconfigured"  # no key, or the key is refused: our problem, not theirs
+
+
+STATES: tuple[State, ...] = tuple(State)
+ANSWERED = frozenset({Verdict.UP, Verdict.LIMITED, Verdict.INCONCLUSIVE})
+# Leaving `degraded` needs the evidence to fall below this share of the entry threshold,
+# so a provider hovering at a threshold does not flap.
+HYSTERESIS = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Thresholds and weights of the state machine and score."""
+
+    down_after: int = 4
+    up_after: int = 2
+    degraded_error_ratio: float = 0.1
+    latency_target: float = 1.0
+    latency_slow: float = 4.0
+    weight_availability: float = 0.4
+    weight_error_rate: float = 0.3
+    weight_latency: float = 0.3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        return cls(
+            down_after=settings.down_after_failures,
+            up_after=settings.up_after_successes,
+            degraded_error_ratio=settings.degraded_error_ratio,
+            latency_target=settings.latency_target_seconds,
+            latency_slow=settings.latency_slow_seconds,
+            weight_availability=settings.health_weight_availability,
+            weight_error_rate=settings.health_weight_error_rate,
+            weight_latency=settings.health_weight_latency,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Where a provider stands, and the counters its next transition depends on."""
+
+    state: State
+    since: float
+    reason: str = ""
+    failures: int = 0  # consecutive probes that count against availability
+    answers: int = 0  # consecutive probes the provider answered (ok, 429, other 4xx)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the windows and passive sources say at the moment of a probe."""
+
+    error_ratio_5m: float | None = None
+    latency_p50: float | None = None
+    breaker_open: bool = False
+
+
+def initial_health(configured: bool, now: float) -> Health:
+    """Return the state of a provider nothing is known about yet."""
+    if configured:
+        return Health(State.UNKNOWN, now, "no probe yet")
+    return Health(State.UNCONFIGURED, now, "no API key configured")
+
+
+def step(
+    prev: Health, verdict: Verdict, cause: str, evidence: Evidence, rules: Rules, now: float
+) -> Health:
+    """Return the health after one probe with `verdict` (`cause` names its outcome).
+
+    Down needs `down_after` consecutive failures; leaving down needs `up_after` consecutive
+    answers; degraded is entered and left with hysteresis.
+    """
+    if verdict is Verdict.REJECTED:
+        return _move(prev, State.UNCONFIGURED, "API key refused (401/403)", now, 0, 0)
+    if verdict is Verdict.DOWN:
+        failures = prev.failures + 1
+        if failures >= rules.down_after:
+            return _move(prev, State.DOWN, cause, now, failures, 0)
+        if prev.state in (State.HEALTHY, State.DEGRADED):
+            state, reason = _judge(prev, verdict, evidence, rules)
+            return _move(prev, state, reason, now, failures, 0)
+        return replace(prev, failures=failures, answers=0)
+    answers = prev.answers + 1
+    if prev.state is State.DOWN and answers < rules.up_after:
+        return replace(prev, failures=0, answers=answers)
+    state, reason = _judge(prev, verdict, evidence, rules)
+    return _move(prev, state, reason, now, 0, answers)
+
+
+def needs_confirmation(health: Health, rules: Rules) -> bool:
+    """Tell whether the next probe should come early, to confirm a change quickly."""
+    if 0 < health.failures < rules.down_after and health.state is not State.DOWN:
+        return True
+    return health.state is State.DOWN and 0 < health.answers < rules.up_after
+
+
+def _judge(prev: Health, verdict: Verdict, evidence: Evidence, rules: Rules) -> tuple[State, str]:
+    """Decide healthy or degraded for a provider that is answering."""
+    relax = HYSTERESIS if prev.state is State.DEGRADED else 1.0
+    reasons = []
+    if verdict is Verdict.LIMITED:
+        reasons.append("rate_limited")
+    if verdict is Verdict.INCONCLUSIVE:
+        reasons.append("probe_rejected")
+    if evidence.breaker_open:
+        reasons.append("breaker_open")
+    error = evidence.error_ratio_5m
+    if error is not None and error >= rules.degraded_error_ratio * relax:
+        reasons.append("failing")
+    latency = evidence.latency_p50
+    if latency is not None and latency >= rules.latency_slow * relax:
+        reasons.append("slow")
+    if reasons:
+        return State.DEGRADED, ",".join(reasons)
+    return State.HEALTHY, "ok"
+
+
+def _move(
+    prev: Health, state: State, reason: str, now: float, failures: int, answers: int
+) -> Health:
+    since = prev.since if state is prev.state else now
+    return Health(state, since, reason, failures, answers)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The health score and the components it was computed from (each 0-1 or None)."""
+
+    value: float
+    availability: float | None
+    error_rate: float | None
+    latency: float | None
+    breaker: float | None
+
+
+def latency_score(p95: float | None, rules: Rules) -> float | None:
+    """Return 1 at or below the target latency, 0 at or above the slow threshold, linear between."""
+    if p95 is None:
+        return None
+    span = rules.latency_slow - rules.latency_target
+    return min(1.0, max(0.0, (rules.latency_slow - p95) / span))
+
+
+def score(
+    availability_1h: float | None,
+    error_rate_5m: float | None,
+    latency_p95: float | None,
+    rules: Rules,
+    breaker_factor: float | None = None,
+) -> Score | None:
+    """Return the weighted health score, or None when there is no data at all.
+
+    score = (wa·availability + we·(1 − error_rate) + wl·latency_score) / (sum of the weights of
+    the components that have data), times the circuit-breaker factor when one is known. The
+    default weights 0.4/0.3/0.3 are the formula the stack's documentation asks for; a missing
+    component is left out rather than guessed.
+    """
+    latency = latency_score(latency_p95, rules)
+    terms = [
+        (rules.weight_availability, availability_1h),
+        (rules.weight_error_rate, None if error_rate_5m is None else 1.0 - error_rate_5m),
+        (rules.weight_latency, latency),
+    ]
+    present = [(weight, value) for weight, value in terms if value is not None and weight > 0]
+    total = sum(weight for weight, _ in present)
+    if not present or total <= 0:
+        return None
+    value = sum(weight * component for weight, component in present) / total
+    if breaker_factor is not None:
+        value *= breaker_factor
+    return Score(value, availability_1h, error_rate_5m, latency, breaker_factor)

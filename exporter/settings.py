@@ -1,0 +1,131 @@
+"""Settings read from environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from exporter.errors import ConfigError
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of the exporter; see the README's variable table."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    port: int = Field(default=8001, ge=1, le=65535)
+    listen_addresses: CommaList = ("::", "0.0.0.0")  # noqa: S104 - a server, by design
+    environment: str = Field(default="local", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    providers: CommaList | None = None
+    providers_file: Path | None = None
+    models: CommaList = ()
+    probe_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    probe_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    probe_concurrency: int = Field(default=32, ge=1, le=1024)
+    probe_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    model_list_cap: int = Field(default=1000, ge=1, le=100_000)
+    down_after_failures: int = Field(default=4, ge=1, le=20)
+    up_after_successes: int = Field(default=2, ge=1, le=20)
+    degraded_error_ratio: float = Field(default=0.1, gt=0, le=1)
+    latency_target_seconds: float = Field(default=1.0, gt=0)
+    latency_slow_seconds: float = Field(default=4.0, gt=0)
+    health_weight_availability: float = Field(default=0.4, ge=0, le=1)
+    health_weight_error_rate: float = Field(default=0.3, ge=0, le=1)
+    health_weight_latency: float = Field(default=0.3, ge=0, le=1)
+    metrics_auth_token: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("listen_addresses", "models", "providers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            provider, _, model = item.partition(":")
+            if not provider or not model:
+                raise ValueError(f"expected provider:model, got {item!r}")
+        return value
+
+    @field_validator("listen_addresses")
+    @classmethod
+    def _check_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one address")
+        return value
+
+    @field_validator("metrics_auth_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> Settings:
+        if self.latency_slow_seconds <= self.latency_target_seconds:
+            raise ValueError("LATENCY_SLOW_SECONDS must be greater than LATENCY_TARGET_SECONDS")
+        weights = (
+            self.health_weight_availability,
+            self.health_weight_error_rate,
+            self.health_weight_latency,
+        )
+        if sum(weights) <= 0:
+            raise ValueError("HEALTH_WEIGHT_* must not all be 0")
+        return self
+
+    @property
+    def watched_models(self) -> tuple[tuple[str, str], ...]:
+        """Return MODELS as (provider, model) pairs; a model id may itself contain ':'."""
+        pairs = (item.partition(":") for item in self.models)
+        return tuple((provider, model) for provider, _, model in pairs)
+
+
+SECRET_FIELDS = frozenset({"metrics_auth_token"})
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings from the environment.
+
+    Raises ConfigError with one line per problem, each naming its variable.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+
+
+def _describe(error: object) -> str:
+    assert isinstance(error, dict)
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc:
+        return message
+    name = str(loc[0]).upper()
+    if str(loc[0]) in SECRET_FIELDS:
+        return f"{name}: {message}"
+    given = error.get("input")
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+    return f"{name}: {message}{shown}"

@@ -1,0 +1,90 @@
+"""Immutable views of every provider, built after each probe and read by /metrics and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from exporter.outcomes import Outcome
+from exporter.scoring import Score, State
+
+# Buckets of `provider_response_time_seconds` (upper bounds, seconds; +Inf implied).
+LATENCY_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+LAG_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+AVAILABILITY_WINDOWS: tuple[str, ...] = ("5m", "1h", "24h")
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A cumulative histogram: per-bucket counts (not cumulated), sum and count."""
+
+    buckets: tuple[int, ...]
+    total: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """Everything known about one provider at one moment."""
+
+    slug: str
+    configured: bool
+    state: State
+    since: float
+    reason: str
+    state_changes: int
+    score: Score | None
+    availability: Mapping[str, float | None]  # window -> ratio
+    error_rate: float | None  # 5 minutes
+    latency_p50: float | None
+    latency_p95: float | None
+    probes: Mapping[Outcome, int]
+    checks_up: int
+    checks_down: int
+    response_time: Histogram
+    last_outcome: Outcome | None = None
+    last_probe_at: float | None = None
+    last_status: int | None = None
+    last_failure: Outcome | None = None
+    last_failure_at: float | None = None
+    phases: Mapping[str, float] = field(default_factory=dict)
+    models_listed: int | None = None
+    models_sample: tuple[str, ...] = ()
+    model_uptime: Mapping[str, float | None] = field(default_factory=dict)
+    backoff: float = 0.0
+    minutes: tuple[tuple[int, float | None, float | None], ...] = ()
+    breaker: str | None = None
+
+    @property
+    def available(self) -> int | None:
+        """Return `provider_availability`: 1 up, 0 down, None when unknown or unconfigured."""
+        if self.state in (State.HEALTHY, State.DEGRADED):
+            return 1
+        if self.state is State.DOWN:
+            return 0
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ExporterStats:
+    """The exporter's own numbers."""
+
+    probe_lag: Histogram
+    in_flight: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """All providers plus the exporter's own state; replaced, never mutated."""
+
+    providers: Mapping[str, ProviderView]
+    stats: ExporterStats
+    ready: bool
+    extra: Mapping[str, object] = field(default_factory=dict)  # other sources' snapshots
+
+    def count_states(self) -> dict[State, int]:
+        """Return how many providers are in each state."""
+        counts = dict.fromkeys(State, 0)
+        for view in self.providers.values():
+            counts[view.state] += 1
+        return counts

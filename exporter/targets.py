@@ -1,0 +1,158 @@
+"""Which providers to watch, with their resolved URL and credential."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+
+from exporter.catalog import (
+    AuthStyle,
+    ProviderSpec,
+    env_prefix,
+    load_providers_file,
+    merge_catalog,
+    normalise_slug,
+)
+from exporter.errors import ConfigError
+from exporter.settings import Settings
+
+URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
+LOCATION_PATTERN = re.compile(r"^[a-z0-9-]{1,40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleAccount:
+    """A Google service account, parsed from its JSON; the private key never leaves this object."""
+
+    info: Mapping[str, Any]
+    project_id: str | None
+
+    def __repr__(self) -> str:
+        return f"GoogleAccount(client_email={self.info.get('client_email')!r})"
+
+
+Credential = SecretStr | GoogleAccount
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One provider the exporter watches."""
+
+    spec: ProviderSpec
+    url: str
+    credential: Credential | None  # None: no key configured, so the provider is `unconfigured`
+
+    @property
+    def slug(self) -> str:
+        return self.spec.slug
+
+    @property
+    def configured(self) -> bool:
+        return self.credential is not None or self.spec.auth is AuthStyle.NONE
+
+
+def resolve_targets(settings: Settings, environ: Mapping[str, str]) -> tuple[Target, ...]:
+    """Return the providers to watch.
+
+    Default: every catalog provider whose key variable is set. Raises ConfigError naming the
+    variable for unknown slugs, bad URLs, bad credentials or MODELS naming unwatched providers.
+    """
+    custom = load_providers_file(settings.providers_file) if settings.providers_file else ()
+    catalog = merge_catalog(custom)
+    slugs = _chosen_slugs(settings, catalog, environ)
+    errors: list[str] = []
+    targets = []
+    for slug in slugs:
+        try:
+            targets.append(_resolve(catalog[slug], environ))
+        except ConfigError as exc:
+            errors.extend(exc.lines)
+    watched = {target.slug for target in targets}
+    for provider, model in settings.watched_models:
+        if normalise_slug(provider) not in watched:
+            errors.append(f"MODELS: {provider}:{model} names a provider that is not watched")
+    if errors:
+        raise ConfigError(errors)
+    return tuple(targets)
+
+
+def _chosen_slugs(
+    settings: Settings, catalog: Mapping[str, ProviderSpec], environ: Mapping[str, str]
+) -> list[str]:
+    if settings.providers is None:
+        return [
+            slug
+            for slug, spec in catalog.items()
+            if spec.auth is AuthStyle.NONE or environ.get(spec.key_env, "").strip()
+        ]
+    chosen = []
+    unknown = []
+    for raw in settings.providers:
+        slug = normalise_slug(raw)
+        if slug not in catalog:
+            unknown.append(raw)
+        elif slug not in chosen:
+            chosen.append(slug)
+    if unknown:
+        known = ", ".join(sorted(catalog))
+        raise ConfigError(
+            [f"PROVIDERS: unknown provider {name!r} (known: {known})" for name in unknown]
+        )
+    return chosen
+
+
+def _resolve(spec: ProviderSpec, environ: Mapping[str, str]) -> Target:
+    base_var = f"{spec.env_prefix}_BASE_URL"
+    base = environ.get(base_var, "").strip() or None
+    if base is not None and not URL_PATTERN.fullmatch(base):
+        raise ConfigError([f"{base_var}: must be an http:// or https:// URL"])
+    credential = _credential(spec, environ)
+    if spec.auth is AuthStyle.GOOGLE and base is None:
+        base = spec.base_url.format(location=_vertex_location(environ))
+    return Target(spec=spec, url=spec.probe_url(base), credential=credential)
+
+
+def _credential(spec: ProviderSpec, environ: Mapping[str, str]) -> Credential | None:
+    raw = environ.get(spec.key_env, "").strip() if spec.key_env else ""
+    if not raw or spec.auth is AuthStyle.NONE:
+        return None
+    if spec.auth is not AuthStyle.GOOGLE:
+        return SecretStr(raw)
+    return _google_account(spec.key_env, raw, environ)
+
+
+def _google_account(var: str, raw: str, environ: Mapping[str, str]) -> GoogleAccount:
+    if not raw.startswith("{"):
+        try:
+            with open(raw, encoding="utf-8") as handle:  # a path to the JSON file
+                raw = handle.read()
+        except OSError:
+            raise ConfigError(
+                [f"{var}: neither service-account JSON nor a readable file"]
+            ) from None
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        raise ConfigError([f"{var}: not valid JSON"]) from None
+    required = ("client_email", "private_key", "token_uri")
+    if not isinstance(info, dict) or any(not isinstance(info.get(k), str) for k in required):
+        raise ConfigError([f"{var}: service-account JSON needs {', '.join(required)}"])
+    project = environ.get("GOOGLE_PROJECT_ID", "").strip() or info.get("project_id")
+    return GoogleAccount(info=info, project_id=project if isinstance(project, str) else None)
+
+
+def _vertex_location(environ: Mapping[str, str]) -> str:
+    location = environ.get("GOOGLE_VERTEX_LOCATION", "").strip() or "us-central1"
+    if not LOCATION_PATTERN.fullmatch(location):
+        raise ConfigError(["GOOGLE_VERTEX_LOCATION: expected a region such as us-central1"])
+    return location
+
+
+def base_url_variable(slug: str) -> str:
+    """Return the variable that points provider `slug` elsewhere."""
+    return f"{env_prefix(slug)}_BASE_URL"

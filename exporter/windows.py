@@ -1,0 +1,201 @@
+"""Time-bucketed counts of probe outcomes over 5 minutes, 1 hour and 24 hours."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from exporter.outcomes import OUTCOME_INDEX, OUTCOMES, VERDICTS, Outcome, Verdict
+
+# Columns of every slot: one count per outcome, then the latency sum (ms) and count.
+LATENCY_SUM = len(OUTCOMES)
+LATENCY_COUNT = LATENCY_SUM + 1
+COLUMNS = LATENCY_COUNT + 1
+
+# (name, slot width in seconds, number of slots): each window is covered to within one slot.
+WINDOWS: tuple[tuple[str, int, int], ...] = (("5m", 10, 30), ("1h", 60, 60), ("24h", 300, 288))
+RECENT_LATENCY_SECONDS = 300.0
+RECENT_LATENCY_CAP = 600
+UP_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdict.UP)
+DOWN_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdict.DOWN)
+
+
+class Ring:
+    """Counts in fixed-width time slots; running totals make a window's sum O(columns)."""
+
+    __slots__ = ("_columns", "_data", "_head", "_ids", "_slots", "_totals", "width")
+
+    def __init__(self, width: int, slots: int, columns: int) -> None:
+        self.width = width
+        self._slots = slots
+        self._columns = columns
+        self._data = array("q", bytes(8 * slots * columns))
+        self._ids = [-1] * slots  # the absolute slot number each position holds
+        self._totals = array("q", bytes(8 * columns))
+        self._head = -1
+
+    def add(self, now: float, column: int, amount: int = 1) -> None:
+        """Add `amount` to `column` of the slot holding `now`."""
+        slot = self._advance(now)
+        self._data[(slot % self._slots) * self._columns + column] += amount
+        self._totals[column] += amount
+
+    def totals(self, now: float) -> Sequence[int]:
+        """Return the per-column sums over the window ending at `now`."""
+        self._advance(now)
+        return self._totals
+
+    def slots(self, now: float) -> Iterator[tuple[int, Sequence[int]]]:
+        """Yield (slot start unix time, counts) for every slot in the window, oldest first."""
+        self._advance(now)
+        for slot in range(self._head - self._slots + 1, self._head + 1):
+            position = slot % self._slots
+            if self._ids[position] == slot:
+                offset = position * self._columns
+                yield slot * self.width, self._data[offset : offset + self._columns]
+
+    def load(self, slot_start: float, counts: Sequence[int]) -> None:
+        """Add a slot's counts back (history restored from storage); old slots are ignored."""
+        for column, amount in enumerate(counts[: self._columns]):
+            if amount:
+                self._add_at(int(slot_start // self.width), column, amount)
+
+    def _add_at(self, slot: int, column: int, amount: int) -> None:
+        if slot > self._head:
+            self._advance(slot * self.width)
+        if slot <= self._head - self._slots:
+            return
+        position = slot % self._slots
+        if self._ids[position] != slot:
+            return
+        self._data[position * self._columns + column] += amount
+        self._totals[column] += amount
+
+    def _advance(self, now: float) -> int:
+        slot = int(now // self.width)
+        if slot <= self._head:
+            return self._head  # time did not move forward: count in the newest slot
+        first = max(self._head + 1, slot - self._slots + 1)
+        for fresh in range(first, slot + 1):
+            self._clear(fresh % self._slots)
+            self._ids[fresh % self._slots] = fresh
+        self._head = slot
+        return slot
+
+    def _clear(self, position: int) -> None:
+        offset = position * self._columns
+        for column in range(self._columns):
+            amount = self._data[offset + column]
+            if amount:
+                self._totals[column] -= amount
+                self._data[offset + column] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """Conclusive checks in one window."""
+
+    up: int
+    down: int
+    total: int  # every probe, conclusive or not
+    limited: int
+
+    @property
+    def availability(self) -> float | None:
+        """Return up / (up + down), or None when there were no conclusive checks."""
+        checks = self.up + self.down
+        return self.up / checks if checks else None
+
+    @property
+    def error_ratio(self) -> float | None:
+        """Return down / (up + down), or None when there were no conclusive checks."""
+        checks = self.up + self.down
+        return self.down / checks if checks else None
+
+
+class ProviderWindows:
+    """One provider's outcome counts over every window, plus recent latencies for quantiles."""
+
+    __slots__ = ("_recent", "rings")
+
+    def __init__(self) -> None:
+        self.rings = {name: Ring(width, slots, COLUMNS) for name, width, slots in WINDOWS}
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_LATENCY_CAP)
+
+    def record(self, now: float, outcome: Outcome, latency: float | None) -> None:
+        """Count one probe at `now`; `latency` only when the probe got an HTTP response."""
+        column = OUTCOME_INDEX[outcome]
+        millis = round(latency * 1000) if latency is not None else 0
+        for ring in self.rings.values():
+            ring.add(now, column)
+            if latency is not None:
+                ring.add(now, LATENCY_SUM, millis)
+                ring.add(now, LATENCY_COUNT)
+        if latency is not None and outcome is Outcome.OK:
+            self._recent.append((now, latency))  # quantiles describe correct answers only
+
+    def counts(self, window: str, now: float) -> WindowCounts:
+        """Return the counts over `window` (`5m`, `1h` or `24h`) ending at `now`."""
+        totals = self.rings[window].totals(now)
+        return WindowCounts(
+            up=sum(totals[i] for i in UP_COLUMNS),
+            down=sum(totals[i] for i in DOWN_COLUMNS),
+            total=sum(totals[: len(OUTCOMES)]),
+            limited=totals[OUTCOME_INDEX[Outcome.HTTP_429]],
+        )
+
+    def latency_quantiles(self, now: float, quantiles: Sequence[float]) -> list[float | None]:
+        """Return quantiles of successful probes' latency over 5 minutes (None without any)."""
+        horizon = now - RECENT_LATENCY_SECONDS
+        samples = sorted(latency for at, latency in self._recent if at >= horizon)
+        return [_quantile(samples, q) for q in quantiles]
+
+    def minute_series(self, now: float) -> list[tuple[int, float | None, float | None]]:
+        """Return (minute start, availability, mean latency) per minute of the last hour."""
+        series = []
+        for start, counts in self.rings["1h"].slots(now):
+            up = sum(counts[i] for i in UP_COLUMNS)
+            down = sum(counts[i] for i in DOWN_COLUMNS)
+            n = counts[LATENCY_COUNT]
+            availability = up / (up + down) if up + down else None
+            latency = counts[LATENCY_SUM] / n / 1000 if n else None
+            series.append((start, availability, latency))
+        return series
+
+
+def _quantile(samples: Sequence[float], q: float) -> float | None:
+    """Return the `q` quantile of sorted `samples` by linear interpolation (None when empty)."""
+    if not samples:
+        return None
+    rank = q * (len(samples) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(samples) - 1)
+    return samples[low] + (samples[high] - samples[low]) * (rank - low)
+
+
+class UptimeRing:
+    """24 h of (checks, up-and-listed) counts for one watched model."""
+
+    __slots__ = ("_ring",)
+
+    def __init__(self) -> None:
+        _, width, slots = WINDOWS[-1]
+        self._ring = Ring(width, slots, 2)
+
+    @property
+    def ring(self) -> Ring:
+        return self._ring
+
+    def record(self, now: float, listed: bool) -> None:
+        """Count one conclusive check; `listed` when the provider was up and listed the model."""
+        self._ring.add(now, 0)
+        if listed:
+            self._ring.add(now, 1)
+
+    def uptime(self, now: float) -> float | None:
+        """Return the share of checks in which the model was up, or None without checks."""
+        checks, listed = self._ring.totals(now)
+        return listed / checks if checks else None
