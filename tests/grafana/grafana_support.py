@@ -67,8 +67,8 @@ def free_port() -> int:
 
 def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     """Start a server process whose output goes to a log file."""
-    handle = log.open("wb")
-    return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
+    with log.open("wb") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
