@@ -7,7 +7,7 @@ values as 0-100, and filtered on the renamed job ``gatewayz_api``):
   series; merged into one time series.
 - Model Health (13 -> 13): rebuilt on model_inference_*, tokens, credits; model uptime now comes
   from the exporter (gatewayz_model_uptime_24h, 0-1).
-- GatewayZ Application Health (28 -> 20): fed by this exporter. The seed drew each provider metric
+- GatewayZ Application Health (28 -> 18): fed by this exporter. The seed drew each provider metric
   twice (0-100 "percent" and 0-1) and had panels on metrics that will never exist
   (``count(...) as closed`` style queries, histogram_quantile over gauges); one panel per
   signal remains.
