@@ -1,0 +1,188 @@
+"""A scripted fake upstream: an aiohttp app on a loopback port whose answers a test chooses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+
+Behaviour = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def models_body(models: Sequence[str]) -> bytes:
+    return json.dumps({"object": "list", "data": [{"id": m} for m in models]}).encode()
+
+
+def ok(models: Sequence[str] = ("model-a", "model-b"), delay: float = 0.0) -> Behaviour:
+    """Answer 200 with an OpenAI-style model list, after `delay` seconds."""
+    body = models_body(models)
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        if delay:
+            await asyncio.sleep(delay)
+        return web.Response(body=body, content_type="application/json")
+
+    return handler
+
+
+def status(code: int, headers: dict[str, str] | None = None, body: bytes = b"{}") -> Behaviour:
+    """Answer with HTTP `code`."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(status=code, body=body, headers=headers or {})
+
+    return handler
+
+
+def raw(body: bytes, content_type: str = "application/json") -> Behaviour:
+    """Answer 200 with exactly `body`."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(body=body, content_type=content_type)
+
+    return handler
+
+
+def hang() -> Behaviour:
+    """Accept the request and never answer."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    return handler
+
+
+def endless_body(chunk_interval: float = 0.0, chunk: bytes = b"x") -> Behaviour:
+    """Send headers, then a body that never ends (one chunk every `chunk_interval` seconds)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"data": [')
+        while True:
+            await response.write(chunk)
+            await asyncio.sleep(chunk_interval)
+
+    return handler
+
+
+def huge(size: int) -> Behaviour:
+    """Stream a valid model list of about `size` bytes (like featherless' ~50 MB list)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"object": "list", "data": [')
+        sent, index = 0, 0
+        block = []
+        while sent < size:
+            item = f'{{"id": "org/model-{index}", "description": "{"d" * 200}"}},'.encode()
+            block.append(item)
+            sent += len(item)
+            index += 1
+            if len(block) == 200:
+                try:
+                    await response.write(b"".join(block))
+                except (ConnectionResetError, RuntimeError):
+                    return response  # the prober stopped reading: that is the point
+                block = []
+        await response.write(b"".join(block) + b'{"id": "last"}]}')
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+def reset_mid_body() -> Behaviour:
+    """Send headers and part of the body, then reset the connection."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 10_000
+        await response.prepare(request)
+        await response.write(b'{"data": [{"id": "a"},')
+        transport = request.transport
+        assert transport is not None
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # RST instead of FIN
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+        transport.close()
+        return response
+
+    return handler
+
+
+def flaky(failure_ratio: float, seed: int, models: Sequence[str] = ("model-a",)) -> Behaviour:
+    """Answer 503 with probability `failure_ratio`, independently per request (seeded)."""
+    rng = random.Random(seed)
+    good = ok(models)
+    bad = status(503)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await (bad if rng.random() < failure_ratio else good)(request)
+
+    return handler
+
+
+class FakeUpstream:
+    """Serves `/{name}/...` with the behaviour a test set for `name`; records every request."""
+
+    def __init__(self) -> None:
+        self.behaviours: dict[str, Behaviour] = {}
+        self.requests: defaultdict[str, list[tuple[float, dict[str, str]]]] = defaultdict(list)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def set(self, name: str, behaviour: Behaviour) -> None:
+        self.behaviours[name] = behaviour
+
+    def base_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def count(self, name: str) -> int:
+        return len(self.requests[name])
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.requests[name].append((time.monotonic(), dict(request.headers)))
+        behaviour = self.behaviours.get(name)
+        if behaviour is None:
+            return web.Response(status=404)
+        return await behaviour(request)
+
+    async def start(self) -> FakeUpstream:
+        app = web.Application()
+        app.router.add_get("/{name}/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def refused_url() -> str:
+    """Return a loopback URL on which nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

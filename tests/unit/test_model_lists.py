@@ -1,0 +1,83 @@
+"""Tests of model-list parsing: formats, truncated prefixes and bodies that must be rejected."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.catalog import ListFormat
+from exporter.model_lists import BadBodyError, parse_model_list
+
+W = frozenset({"m1", "gemini-2.0"})
+
+
+def parse(body: bytes, fmt: ListFormat = ListFormat.OPENAI, complete: bool = True, cap: int = 10):
+    return parse_model_list(body, fmt=fmt, complete=complete, watch=W, cap=cap)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "body", "ids"),
+    [
+        (ListFormat.OPENAI, {"object": "list", "data": [{"id": "m1"}, {"id": "m2"}]}, ["m1", "m2"]),
+        (ListFormat.ARRAY, [{"model_name": "m1"}, {"id": "m3"}], ["m1", "m3"]),
+        (
+            ListFormat.VERTEX,
+            {"publisherModels": [{"name": "publishers/google/models/gemini-2.0"}]},
+            ["gemini-2.0"],
+        ),
+        (ListFormat.OPENAI, {"data": []}, []),
+    ],
+)
+def test_formats(fmt: ListFormat, body: object, ids: list[str]) -> None:
+    """Each provider format yields its model ids."""
+    result = parse(json.dumps(body).encode(), fmt)
+    assert list(result.sample) == ids and result.count == len(ids) and result.complete
+
+
+def test_watched_models_are_reported() -> None:
+    """The result says which watched models were listed."""
+    result = parse(json.dumps({"data": [{"id": "m1"}, {"id": "x"}]}).encode())
+    assert result.watched_seen == {"m1"}
+
+
+def test_cap_bounds_the_sample() -> None:
+    """Thousands of models are counted, but only `cap` ids are kept."""
+    body = json.dumps({"data": [{"id": f"m{i}"} for i in range(5000)]}).encode()
+    result = parse(body, cap=10)
+    assert result.count == 5000 and len(result.sample) == 10 and result.watched_seen == {"m1"}
+
+
+def test_truncated_prefix_is_read() -> None:
+    """A body cut at the read limit yields the models in the bytes read."""
+    full = json.dumps({"data": [{"id": f"m{i}", "x": "y" * 50} for i in range(100)]}).encode()
+    result = parse(full[:1000], complete=False)
+    assert 5 < result.count < 100 and not result.complete and result.sample[0] == "m0"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>502 Bad Gateway</html>",
+        b'{"data": [{"id": "m1"}',
+        b'{"data": [{"id": "\xff\xfe"}]}',
+        b'{"models": []}',
+        b'{"data": null}',
+        b'{"data": [null, null]}',
+        b'{"data": [{"id": null}]}',
+        b"null",
+        b'"just a string"',
+        b"",
+    ],
+)
+def test_bad_bodies(body: bytes) -> None:
+    """Invalid JSON, invalid UTF-8, wrong shapes and nulls are rejected as bad bodies."""
+    with pytest.raises(BadBodyError):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b'{"data": [{"id": "a"} xx', b"<html>", b'{"other": [1, 2'])
+def test_bad_truncated_bodies(body: bytes) -> None:
+    """A cut body must still be a valid prefix of the expected shape."""
+    with pytest.raises(BadBodyError):
+        parse(body, complete=False)
