@@ -21,8 +21,8 @@ demo: setup
 	$(BIN)/provider-exporter demo
 
 lint: setup
-	$(BIN)/ruff check exporter tests bench
-	$(BIN)/ruff format --check exporter tests bench
+	$(BIN)/ruff check exporter tests bench grafana
+	$(BIN)/ruff format --check exporter tests bench grafana
 	$(BIN)/mypy
 
 test: setup system-deps lint

@@ -19,7 +19,7 @@ from exporter.scoring import (
 
 RULES = Rules()
 QUIET = Evidence()
-U, D, L, R, I = Verdict.UP, Verdict.DOWN, Verdict.LIMITED, Verdict.REJECTED, Verdict.INCONCLUSIVE
+U, D, L, R, N = Verdict.UP, Verdict.DOWN, Verdict.LIMITED, Verdict.REJECTED, Verdict.INCONCLUSIVE
 
 
 def run(
@@ -49,7 +49,7 @@ def run(
         ([R, U], State.HEALTHY, State.HEALTHY),
         ([L], State.UNKNOWN, State.DEGRADED),
         ([L, U], State.HEALTHY, State.HEALTHY),
-        ([I], State.HEALTHY, State.DEGRADED),
+        ([N], State.HEALTHY, State.DEGRADED),
         ([L, L], State.DOWN, State.DEGRADED),
     ],
 )
