@@ -213,8 +213,8 @@ def _classify_error(exc: BaseException) -> tuple[Outcome, None, str]:
         return Outcome.DNS_ERROR, None, "host name did not resolve"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return Outcome.CONNECT_ERROR, None, "connection refused or unreachable"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return Outcome.BAD_BODY, None, "body broken in transfer"
+    if isinstance(exc, aiohttp.ClientPayloadError):  # reset or cut short while reading the body
+        return Outcome.CONNECT_ERROR, None, "connection broke mid-body"
     if isinstance(exc, aiohttp.InvalidURL):
         return Outcome.CONNECT_ERROR, None, "invalid URL"
     return Outcome.CONNECT_ERROR, None, "connection failed mid-request"

@@ -53,8 +53,8 @@ class Scheduler:
 
     async def _loop(self, target: Target) -> None:
         loop = asyncio.get_running_loop()
-        base = loop.time() + random.uniform(0, min(self._interval, 2.0))
-        due = base
+        regular = loop.time() + random.uniform(0, min(self._interval, 2.0))
+        due = regular
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
             try:
@@ -64,8 +64,9 @@ class Scheduler:
                 due = loop.time() + self._interval
                 continue
             finished = loop.time()
-            base = max(base + self._interval, finished)
-            due = self._next_due(target, result, base, finished)
+            if finished >= regular:  # this probe took the regular slot: move to the next one
+                regular = max(regular + self._interval, finished)
+            due = self._next_due(target, result, regular, finished)
 
     async def _probe_once(self, target: Target, due: float) -> ProbeResult:
         loop = asyncio.get_running_loop()
@@ -81,7 +82,7 @@ class Scheduler:
             self._on_result(result, transition)
         return result
 
-    def _next_due(self, target: Target, result: ProbeResult, base: float, now: float) -> float:
+    def _next_due(self, target: Target, result: ProbeResult, regular: float, now: float) -> float:
         backoff = 0.0
         if result.outcome is Outcome.HTTP_429 and result.retry_after:
             backoff = min(result.retry_after, MAX_BACKOFF)
@@ -90,7 +91,7 @@ class Scheduler:
             return now + backoff
         if self._monitor.needs_confirmation(target.slug):
             return now + self._confirm
-        return base + random.uniform(0, JITTER * self._interval)
+        return regular + random.uniform(0, JITTER * self._interval)
 
     def _count_in_flight(self, delta: int) -> None:
         self._in_flight += delta

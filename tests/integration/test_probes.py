@@ -1,0 +1,161 @@
+"""The prober against a real fake upstream on loopback: every outcome, phases and bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+
+from exporter.catalog import AuthStyle, ListFormat, ProviderSpec
+from exporter.outcomes import Outcome
+from exporter.probes import Prober, ProbeResult, parse_retry_after
+from exporter.service import make_session
+from exporter.settings import Settings
+from exporter.targets import Target
+from tests.support import upstream as fake
+from tests.support.upstream import FakeUpstream, refused_url
+
+KEY = SecretStr("sk-test-key-1234567890")
+
+
+@pytest.fixture
+async def prober() -> AsyncIterator[Prober]:
+    """A prober with a 1 s timeout and a 64 KiB body limit over a real session."""
+    async with make_session(Settings()) as session:
+        yield Prober(
+            session, timeout=1.0, max_body_bytes=65_536, model_cap=100,
+            watch={"p": frozenset({"model-a"})},
+        )  # fmt: skip
+
+
+def target(
+    url: str, auth: AuthStyle = AuthStyle.BEARER, fmt: ListFormat = ListFormat.OPENAI
+) -> Target:
+    spec = ProviderSpec("p", url, auth=auth, list_format=fmt, headers={"x-extra": "1"})
+    return Target(spec, spec.probe_url(), KEY)
+
+
+async def probe_route(
+    prober: Prober, upstream: FakeUpstream, behaviour: fake.Behaviour
+) -> ProbeResult:
+    upstream.set("r", behaviour)
+    return await prober.probe(target(upstream.base_url("r")))
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "outcome"),
+    [
+        (fake.ok(), Outcome.OK),
+        (fake.status(503), Outcome.HTTP_5XX),
+        (fake.status(500), Outcome.HTTP_5XX),
+        (fake.status(429, {"Retry-After": "7"}), Outcome.HTTP_429),
+        (fake.status(401), Outcome.HTTP_AUTH),
+        (fake.status(403), Outcome.HTTP_AUTH),
+        (fake.status(404), Outcome.HTTP_4XX),
+        (fake.raw(b"<html>oops</html>", "text/html"), Outcome.BAD_BODY),
+        (fake.raw(b'{"data": [{"id": "\xff"}]}'), Outcome.BAD_BODY),
+        (fake.raw(b'{"unexpected": true}'), Outcome.BAD_BODY),
+        (fake.raw(b'{"data": [null, {"id": null}]}'), Outcome.BAD_BODY),
+        (fake.hang(), Outcome.TIMEOUT),
+        (fake.ok(delay=2.0), Outcome.TIMEOUT),
+        (fake.endless_body(0.01), Outcome.TIMEOUT),
+        (fake.reset_mid_body(), Outcome.CONNECT_ERROR),
+    ],
+)
+async def test_outcomes(
+    prober: Prober, upstream: FakeUpstream, behaviour: fake.Behaviour, outcome: Outcome
+) -> None:
+    """Each upstream behaviour is classified into its documented outcome."""
+    result = await probe_route(prober, upstream, behaviour)
+    assert result.outcome is outcome, result
+
+
+async def test_connection_refused(prober: Prober) -> None:
+    """A port with nothing listening is a connect error, not a timeout."""
+    result = await prober.probe(target(refused_url()))
+    assert result.outcome is Outcome.CONNECT_ERROR
+    assert result.duration < 1.0
+
+
+async def test_dns_failure(prober: Prober) -> None:
+    """A host name that does not resolve is a DNS error."""
+    result = await prober.probe(target("http://no-such-host.invalid/v1"))
+    assert result.outcome is Outcome.DNS_ERROR
+
+
+async def test_ok_reports_models_and_phases(prober: Prober, upstream: FakeUpstream) -> None:
+    """A good answer lists its models, the watched ones seen, and the request phases."""
+    result = await probe_route(prober, upstream, fake.ok(("model-a", "model-z")))
+    assert result.models is not None
+    assert result.models.sample == ("model-a", "model-z")
+    assert result.models.watched_seen == {"model-a"}
+    assert result.status == 200
+    assert {"connect", "first_byte", "transfer"} <= set(result.phases)
+    assert all(value >= 0 for value in result.phases.values())
+
+
+async def test_huge_body_read_is_bounded(prober: Prober, upstream: FakeUpstream) -> None:
+    """A 50 MB model list is read only up to the limit, quickly, and still counts as ok."""
+    upstream.set("huge", fake.huge(50_000_000))
+    started = time.monotonic()
+    result = await prober.probe(target(upstream.base_url("huge")))
+    assert result.outcome is Outcome.OK
+    assert result.models is not None
+    assert not result.models.complete
+    assert 0 < result.models.count < 1000  # ~64 KiB of ~250-byte items
+    assert time.monotonic() - started < 1.0
+
+
+async def test_auth_headers(prober: Prober, upstream: FakeUpstream) -> None:
+    """Bearer and x-api-key styles send the key the way each provider wants it."""
+    upstream.set("a", fake.ok())
+    await prober.probe(target(upstream.base_url("a")))
+    await prober.probe(target(upstream.base_url("a"), auth=AuthStyle.X_API_KEY))
+    (_, bearer), (_, xkey) = upstream.requests["a"]
+    assert bearer["Authorization"] == f"Bearer {KEY.get_secret_value()}"
+    assert "x-api-key" not in bearer
+    assert xkey["x-api-key"] == KEY.get_secret_value()
+    assert "Authorization" not in xkey
+    assert xkey["x-extra"] == "1"
+
+
+async def test_retry_after_is_reported(prober: Prober, upstream: FakeUpstream) -> None:
+    """A 429's Retry-After is carried in the result."""
+    result = await probe_route(prober, upstream, fake.status(429, {"Retry-After": "30"}))
+    assert result.retry_after == 30.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("120", 120.0), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0), ("soon", None), (None, None)],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    """Retry-After is read in seconds or as an HTTP date."""
+    now = 1445412480.0  # 10 s before the date above
+    assert parse_retry_after(value, now) == expected
+
+
+async def test_slow_probe_does_not_block_others(prober: Prober, upstream: FakeUpstream) -> None:
+    """Probes run concurrently: a hanging provider does not delay a healthy one."""
+    upstream.set("hang", fake.hang())
+    upstream.set("fast", fake.ok())
+    hanging = asyncio.ensure_future(prober.probe(target(upstream.base_url("hang"))))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    result = await prober.probe(target(upstream.base_url("fast")))
+    assert result.outcome is Outcome.OK
+    assert time.monotonic() - started < 0.5
+    assert (await hanging).outcome is Outcome.TIMEOUT
+
+
+async def test_array_format(prober: Prober, upstream: FakeUpstream) -> None:
+    """DeepInfra-style top-level arrays are read."""
+    upstream.set("d", fake.raw(json.dumps([{"model_name": "model-a"}]).encode()))
+    result = await prober.probe(target(upstream.base_url("d"), fmt=ListFormat.ARRAY))
+    assert result.outcome is Outcome.OK
+    assert result.models is not None
+    assert result.models.watched_seen == {"model-a"}
