@@ -6,6 +6,7 @@ import platform
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -95,9 +96,28 @@ def _families() -> dict[str, Any]:
     return {family.name: family for family in families}
 
 
+# Served by prometheus_client's ProcessCollector (Linux only).
+PROCESS_FAMILIES = (
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_start_time_seconds",
+)
+
+
+def make_registry(get_snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
+    """Return a registry serving the snapshot plus the process' own CPU, memory and fds."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(SnapshotCollector(get_snapshot))
+    ProcessCollector(registry=registry)
+    return registry
+
+
 def family_names() -> list[str]:
     """Return the name of every metric family the exporter can serve (as seen in PromQL)."""
-    names: list[str] = []
+    names: list[str] = list(PROCESS_FAMILIES)
     for family in _families().values():
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
         names.extend(family.name + s for s in suffixes.get(family.type, [""]))

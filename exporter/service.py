@@ -10,12 +10,11 @@ from collections.abc import Iterator, Sequence
 import aiohttp
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from exporter.catalog import normalise_slug
 from exporter.clock import Clock
-from exporter.collector import SnapshotCollector
+from exporter.collector import make_registry
 from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Verdict, verdict
 from exporter.probes import Prober, ProbeResult, make_trace_config
@@ -76,8 +75,7 @@ async def serve(
     clock = Clock()
     models = watched_models(settings)
     monitor = Monitor(targets, Rules.from_settings(settings), models, clock.now())
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(SnapshotCollector(lambda: monitor.snapshot))
+    registry = make_registry(lambda: monitor.snapshot)
     token = settings.metrics_auth_token
     app = make_app(lambda: monitor.snapshot, registry, token.get_secret_value() if token else None)
     runner = await _start_web(app, settings)
