@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -10,7 +11,10 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from exporter.api import add_api_routes
+from exporter.openapi import API_PREFIX
 from exporter.snapshot import Snapshot
+from exporter.status_page import add_page_route, unauthorized_page
 
 OPEN_PATHS = frozenset({"/healthz"})
 MAX_REQUEST_BYTES = 16 * 1024
@@ -44,18 +48,37 @@ def make_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    add_api_routes(app, get_snapshot, time.time)
+    add_page_route(app, get_snapshot, time.time)
     return app
+
+
+def _token_in_query(request: web.Request) -> bytes | None:
+    """Return the `?token=` of a GET of the status page or API (a person's browser cannot send a
+    header); None elsewhere, so /metrics still needs the Authorization header."""
+    if request.method not in ("GET", "HEAD"):
+        return None
+    if request.path != "/" and not request.path.startswith(f"{API_PREFIX}/"):
+        return None
+    token = request.query.get("token")
+    return token.encode() if token is not None else None
 
 
 def _bearer_auth(token: str) -> Middleware:
     expected = f"Bearer {token}".encode()
+    expected_query = token.encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
         given = request.headers.get("Authorization", "").encode()
+        in_query = _token_in_query(request)
+        if in_query is not None and hmac.compare_digest(in_query, expected_query):
+            return await handler(request)
         if not hmac.compare_digest(given, expected):
+            if request.path == "/":  # a person at a browser: say how to get in
+                return unauthorized_page()
             return web.json_response(
                 {"error": "unauthorized"},
                 status=401,

@@ -1,0 +1,123 @@
+"""The JSON status API: every provider's health as read from the latest snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from exporter.openapi import API_PREFIX, openapi_document
+from exporter.scoring import STATES
+from exporter.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
+
+JSON = dict[str, Any]
+
+
+def iso_time(at: float | None) -> str | None:
+    """Return unix time `at` as an ISO-8601 UTC string (`2025-01-31T12:00:00Z`), or None."""
+    if at is None:
+        return None
+    moment = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return moment.replace("+00:00", "Z")
+
+
+def provider_json(view: ProviderView) -> JSON:
+    """Return one provider as the API shows it: None (null) wherever there is no data."""
+    score = view.score
+    return {
+        "slug": view.slug,
+        "configured": view.configured,
+        "state": view.state.value,
+        "since": iso_time(view.since),
+        "reason": view.reason,
+        "state_changes": view.state_changes,
+        "score": None
+        if score is None
+        else {
+            "value": score.value,
+            "components": {
+                "availability": score.availability,
+                "error_rate": score.error_rate,
+                "latency": score.latency,
+                "breaker": score.breaker,
+            },
+        },
+        "availability": {window: view.availability.get(window) for window in AVAILABILITY_WINDOWS},
+        "error_rate_5m": view.error_rate,
+        "latency_seconds": {"p50": view.latency_p50, "p95": view.latency_p95},
+        "last_probe": _last_probe(view),
+        "last_failure": None
+        if view.last_failure is None
+        else {"outcome": view.last_failure.value, "at": iso_time(view.last_failure_at)},
+        "breaker": view.breaker,
+        "rate_limit_backoff_seconds": view.backoff,
+        "models_listed": view.models_listed,
+        "models": [
+            {"model": model, "uptime_24h": uptime} for model, uptime in view.model_uptime.items()
+        ],
+        "last_hour": [
+            {"minute": iso_time(start), "availability": availability, "latency_seconds": latency}
+            for start, availability, latency in view.minutes
+        ],
+    }
+
+
+def _last_probe(view: ProviderView) -> JSON | None:
+    if view.last_outcome is None:
+        return None
+    return {
+        "outcome": view.last_outcome.value,
+        "at": iso_time(view.last_probe_at),
+        "http_status": view.last_status,
+    }
+
+
+def providers_json(snapshot: Snapshot, now: float) -> JSON:
+    """Return the list document: every provider, worst state first, then by slug."""
+    counts = snapshot.count_states()
+    return {
+        "generated_at": iso_time(now),
+        "ready": snapshot.ready,
+        "states": {state.value: counts[state] for state in STATES},
+        "providers": [provider_json(view) for view in ordered(snapshot)],
+    }
+
+
+# Worst first: what needs attention is at the top of the list and of the page.
+SEVERITY = {"down": 0, "degraded": 1, "unknown": 2, "healthy": 3, "unconfigured": 4}
+
+
+def ordered(snapshot: Snapshot) -> list[ProviderView]:
+    """Return the providers sorted by severity of their state, then by slug."""
+    return sorted(snapshot.providers.values(), key=lambda v: (SEVERITY[v.state.value], v.slug))
+
+
+def add_api_routes(
+    app: web.Application, get_snapshot: Callable[[], Snapshot], clock: Callable[[], float]
+) -> None:
+    """Register `/api/v1/providers`, `/api/v1/providers/{slug}` and `/api/v1/openapi.json`."""
+    document = openapi_document()
+
+    async def providers(_request: web.Request) -> web.Response:
+        return _json(providers_json(get_snapshot(), clock()))
+
+    async def provider(request: web.Request) -> web.Response:
+        slug = request.match_info["slug"]
+        view = get_snapshot().providers.get(slug)
+        if view is None:
+            return _json({"error": "unknown provider", "provider": slug}, status=404)
+        return _json(provider_json(view))
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return _json(document)
+
+    app.router.add_get(f"{API_PREFIX}/providers", providers)
+    app.router.add_get(f"{API_PREFIX}/providers/{{slug}}", provider)
+    app.router.add_get(f"{API_PREFIX}/openapi.json", openapi)
+
+
+def _json(body: JSON, status: int = 200) -> web.Response:
+    # The answer changes after every probe and may be behind a token: never cache it.
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
