@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.outcomes import OUTCOMES
+from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
 from exporter.scoring import STATES
 from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
@@ -88,7 +89,49 @@ def _families() -> dict[str, Any]:
             "Build information.",
             labels=["version", "python_version"],
         ),
+        gauge(
+            "gatewayz_circuit_breaker_state",
+            "1 for the backend's breaker state in Redis, 0 for the other two.",
+            labels=[*P, "state"],
+        ),
+        gauge(
+            "gatewayz_gateway_requests_last_hour",
+            "Requests the backend recorded over the last hour.",
+            labels=P,
+        ),
+        gauge(
+            "gatewayz_gateway_failed_requests_last_hour",
+            "Failures the backend recorded over the last hour (under-recorded today).",
+            labels=P,
+        ),
+        gauge(
+            "gatewayz_gateway_latency_seconds",
+            "Quantiles of the backend's latency samples from the last hour.",
+            labels=[*P, "quantile"],
+        ),
+        gauge(
+            "gatewayz_backend_provider_status",
+            "1 for the status the backend's own monitor reports (health:providers).",
+            labels=[*P, "status"],
+        ),
+        gauge(
+            "gatewayz_backend_models",
+            "Models the backend's own monitor reports healthy or unhealthy (health:models).",
+            labels=[*P, "status"],
+        ),
         hist("provider_exporter_probe_lag_seconds", "How late probes start against schedule."),
+        gauge("provider_exporter_redis_up", "1 when the last Redis poll succeeded."),
+        gauge("provider_exporter_redis_poll_duration_seconds", "Duration of the last Redis poll."),
+        gauge(
+            "provider_exporter_redis_last_success_timestamp_seconds",
+            "Unix time of the last successful Redis poll.",
+        ),
+        gauge("provider_exporter_redis_keys_read", "Keys read by the last Redis poll."),
+        counter(
+            "provider_exporter_redis_parse_errors",
+            "Redis values that could not be parsed, by key pattern.",
+            labels=["pattern"],
+        ),
         gauge("provider_exporter_providers", "Providers per state.", labels=["state"]),
         gauge("provider_exporter_probes_in_flight", "Probes running now."),
         gauge("provider_exporter_ready", "1 once every provider has been probed once."),
@@ -140,6 +183,8 @@ class SnapshotCollector(Collector):
         for view in snapshot.providers.values():
             _add_provider(families, view)
         _add_self(families, snapshot)
+        if snapshot.redis is not None:
+            _add_redis(families, snapshot.redis)
         return iter(families.values())
 
 
@@ -207,3 +252,40 @@ def _add_self(f: dict[str, Any], snapshot: Snapshot) -> None:
         f["provider_exporter_providers"].add_metric([state], count)
     f["provider_exporter_probes_in_flight"].add_metric([], snapshot.stats.in_flight)
     f["provider_exporter_ready"].add_metric([], 1 if snapshot.ready else 0)
+
+
+def _add_redis(f: dict[str, Any], view: RedisView) -> None:
+    """Render the backend's Redis; what could not be read is left out, never zeroed."""
+    f["provider_exporter_redis_up"].add_metric([], 1 if view.up else 0)
+    if view.poll_duration is not None:
+        f["provider_exporter_redis_poll_duration_seconds"].add_metric([], view.poll_duration)
+    if view.last_success is not None:
+        f["provider_exporter_redis_last_success_timestamp_seconds"].add_metric(
+            [], view.last_success
+        )
+    if view.up:
+        f["provider_exporter_redis_keys_read"].add_metric([], view.keys_read)
+    for pattern, count in view.parse_errors.items():
+        f["provider_exporter_redis_parse_errors"].add_metric([pattern], count)
+    for slug, state in view.breakers.items():
+        for candidate in BREAKER_STATES:
+            current = 1 if candidate == state else 0
+            f["gatewayz_circuit_breaker_state"].add_metric([slug, candidate], current)
+    for slug, traffic in view.traffic.items():
+        _add_traffic(f, slug, traffic)
+    for slug, status in view.backend_status.items():
+        for candidate in BACKEND_STATUSES:
+            current = 1 if candidate == status else 0
+            f["gatewayz_backend_provider_status"].add_metric([slug, candidate], current)
+    for slug, counts in view.backend_models.items():
+        for status, count in counts.items():
+            f["gatewayz_backend_models"].add_metric([slug, status], count)
+
+
+def _add_traffic(f: dict[str, Any], slug: str, traffic: Traffic) -> None:
+    if traffic.requests is not None:
+        f["gatewayz_gateway_requests_last_hour"].add_metric([slug], traffic.requests)
+    if traffic.failures is not None:
+        f["gatewayz_gateway_failed_requests_last_hour"].add_metric([slug], traffic.failures)
+    for q, seconds in traffic.latency.items():
+        f["gatewayz_gateway_latency_seconds"].add_metric([slug, repr(q)], seconds)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from exporter.history import Record
 from exporter.outcomes import OUTCOMES, Verdict, verdict
 from exporter.probes import ProbeResult
+from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import (
     Evidence,
     Health,
     Rules,
     State,
+    combined_error_rate,
     initial_health,
     needs_confirmation,
+    rejudge_breaker,
     score,
     step,
 )
@@ -28,7 +33,7 @@ from exporter.snapshot import (
     Snapshot,
 )
 from exporter.targets import Target
-from exporter.windows import ProviderWindows, UptimeRing
+from exporter.windows import ProviderWindows, Ring, UptimeRing
 
 # Breaker state -> factor applied to the health score (an open breaker means the gateway is
 # refusing traffic to the provider right now).
@@ -100,6 +105,10 @@ class _Track:
                 ring.record(now, listed)
 
 
+def _dump(ring: Ring, now: float) -> list[list[Any]]:
+    return [[start, list(counts)] for start, counts in ring.slots(now) if any(counts)]
+
+
 class Monitor:
     """Holds every provider's windows and health; publishes a new Snapshot after each change."""
 
@@ -115,8 +124,7 @@ class Monitor:
         self._lag = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
         self._in_flight = 0
-        self._breakers: Mapping[str, str] = {}
-        self._extra: dict[str, object] = {}
+        self._redis: RedisView | None = None
         self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
         self._snapshot = self._publish()
 
@@ -163,13 +171,46 @@ class Monitor:
         """Note that provider `slug` is being left alone for `seconds` (Retry-After)."""
         self._tracks[slug].backoff = seconds
 
-    def set_breakers(self, breakers: Mapping[str, str]) -> None:
-        """Replace the circuit-breaker states read from the backend (slug -> state)."""
-        self._breakers = breakers
+    def set_redis(self, view: RedisView, now: float) -> list[Transition]:
+        """Take a new reading of the backend's Redis; return the state changes it caused."""
+        self._redis = view
+        transitions = []
+        for slug, track in self._tracks.items():
+            old = track.health
+            track.health = rejudge_breaker(old, view.breakers.get(slug) == "open", now)
+            if track.health.state is not old.state:
+                track.state_changes += 1
+                transitions.append(
+                    Transition(slug, old.state, track.health.state, track.health.reason, now)
+                )
+        self.refresh(now)
+        return transitions
 
-    def set_extra(self, name: str, value: object) -> None:
-        """Attach another source's immutable snapshot under `name`."""
-        self._extra[name] = value
+    def history_records(self, now: float) -> dict[str, Record]:
+        """Return every provider's window slots, for storage."""
+        records = {}
+        for slug, track in self._tracks.items():
+            rings = {name: _dump(ring, now) for name, ring in track.windows.rings.items()}
+            models = {model: _dump(up.ring, now) for model, up in track.uptime.items()}
+            records[slug] = {"rings": rings, "models": models}
+        return records
+
+    def restore_history(self, records: Mapping[str, Record], now: float) -> None:
+        """Add stored window slots back (after a restart); slots too old are dropped."""
+        for slug, record in records.items():
+            track = self._tracks.get(slug)
+            if track is None:
+                continue
+            targets = {name: ring for name, ring in track.windows.rings.items()}
+            targets.update({f"model:{m}": up.ring for m, up in track.uptime.items()})
+            stored = {**record["rings"], **{f"model:{m}": v for m, v in record["models"].items()}}
+            for name, slots in stored.items():
+                ring = targets.get(name)
+                if ring is None:
+                    continue
+                for start, counts in slots:
+                    ring.load(start, counts)
+        self.refresh(now)
 
     def refresh(self, now: float) -> Snapshot:
         """Rebuild every view as of `now` (windows slide even without probes) and publish."""
@@ -180,17 +221,28 @@ class Monitor:
     def _evidence(self, track: _Track, now: float) -> Evidence:
         (p50,) = track.windows.latency_quantiles(now, (0.5,))
         return Evidence(
-            error_ratio_5m=track.windows.counts("5m", now).error_ratio,
+            error_ratio_5m=self._error_rate(track, now),
             latency_p50=p50,
-            breaker_open=self._breakers.get(track.target.slug) == "open",
+            breaker_open=self._passive(track.target.slug)[0] == "open",
         )
+
+    def _passive(self, slug: str) -> tuple[str | None, Traffic | None]:
+        """Return the provider's breaker state and gateway traffic, when Redis told us."""
+        if self._redis is None:
+            return None, None
+        return self._redis.breakers.get(slug), self._redis.traffic.get(slug)
+
+    def _error_rate(self, track: _Track, now: float) -> float | None:
+        _, traffic = self._passive(track.target.slug)
+        gateway = traffic.failure_ratio if traffic is not None else None
+        return combined_error_rate(track.windows.counts("5m", now).error_ratio, gateway)
 
     def _view(self, track: _Track, now: float) -> ProviderView:
         windows = track.windows
         availability = {w: windows.counts(w, now).availability for w in AVAILABILITY_WINDOWS}
-        error_rate = windows.counts("5m", now).error_ratio
+        error_rate = self._error_rate(track, now)
         p50, p95 = windows.latency_quantiles(now, (0.5, 0.95))
-        breaker = self._breakers.get(track.target.slug)
+        breaker, traffic = self._passive(track.target.slug)
         health = track.health
         last, failure = track.last, track.last_failure
         configured = health.state is not State.UNCONFIGURED
@@ -226,6 +278,7 @@ class Monitor:
             backoff=track.backoff,
             minutes=tuple(windows.minute_series(now)),
             breaker=breaker,
+            traffic=traffic,
         )
 
     def _publish(self) -> Snapshot:
@@ -237,5 +290,5 @@ class Monitor:
             providers=dict(self._views),
             stats=ExporterStats(probe_lag=lag, in_flight=self._in_flight),
             ready=ready,
-            extra=dict(self._extra),
+            redis=self._redis,
         )

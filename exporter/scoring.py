@@ -105,6 +105,29 @@ def step(
     return _move(prev, state, reason, now, 0, answers)
 
 
+def rejudge_breaker(prev: Health, breaker_open: bool, now: float) -> Health:
+    """Return the health after the circuit breaker changed, between probes.
+
+    An open breaker makes an answering provider at least degraded; when it closes, a provider
+    degraded for that reason alone is healthy again. Other states wait for the next probe.
+    """
+    if breaker_open and prev.state is State.HEALTHY:
+        return _move(prev, State.DEGRADED, "breaker_open", now, prev.failures, prev.answers)
+    if not breaker_open and prev.state is State.DEGRADED and prev.reason == "breaker_open":
+        return _move(prev, State.HEALTHY, "ok", now, prev.failures, prev.answers)
+    return prev
+
+
+def combined_error_rate(probes: float | None, gateway: float | None) -> float | None:
+    """Return the error rate from probes and gateway traffic together.
+
+    The worse of the two: the backend under-records failures today, so its numbers may make a
+    provider look worse, never better; with no gateway traffic the probes decide alone.
+    """
+    known = [value for value in (probes, gateway) if value is not None]
+    return max(known) if known else None
+
+
 def needs_confirmation(health: Health, rules: Rules) -> bool:
     """Tell whether the next probe should come early, to confirm a change quickly."""
     if 0 < health.failures < rules.down_after and health.state is not State.DOWN:

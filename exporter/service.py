@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
 from aiohttp import web
 from pydantic import SecretStr
+from redis.asyncio import Redis
 
 from exporter.catalog import normalise_slug
 from exporter.clock import Clock
 from exporter.collector import make_registry
+from exporter.history import HistoryStore
 from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Verdict, verdict
+from exporter.passive import HistoryKeeper, RedisPoller, make_redis
 from exporter.probes import Prober, ProbeResult, make_trace_config
+from exporter.redis_source import RedisSource
 from exporter.scheduler import Scheduler
 from exporter.scoring import Rules
 from exporter.settings import Settings
@@ -39,6 +46,10 @@ def secret_values(settings: Settings, targets: Sequence[Target]) -> Iterator[str
     """Yield every secret value the process holds, for the log scrubber."""
     if settings.metrics_auth_token is not None:
         yield settings.metrics_auth_token.get_secret_value()
+    if settings.redis_url is not None:
+        password = urlsplit(settings.redis_url.get_secret_value()).password
+        if password:
+            yield password
     for target in targets:
         credential = target.credential
         if isinstance(credential, SecretStr):
@@ -47,15 +58,20 @@ def secret_values(settings: Settings, targets: Sequence[Target]) -> Iterator[str
             yield str(credential.info.get("private_key", ""))
 
 
+def log_transition(transition: Transition) -> None:
+    """Log one state change."""
+    log.info(
+        "provider_state_changed",
+        provider=transition.slug,
+        reason=transition.reason,
+        **{"from": transition.old.value, "to": transition.new.value},
+    )
+
+
 def log_result(result: ProbeResult, transition: Transition | None) -> None:
     """Log a state change, and every probe that failed, as one event each."""
     if transition is not None:
-        log.info(
-            "provider_state_changed",
-            provider=transition.slug,
-            reason=transition.reason,
-            **{"from": transition.old.value, "to": transition.new.value},
-        )
+        log_transition(transition)
     if verdict(result.outcome) is not Verdict.UP:
         log.info(
             "probe_failed",
@@ -75,9 +91,12 @@ async def serve(
     clock = Clock()
     models = watched_models(settings)
     monitor = Monitor(targets, Rules.from_settings(settings), models, clock.now())
-    registry = make_registry(lambda: monitor.snapshot)
     token = settings.metrics_auth_token
-    app = make_app(lambda: monitor.snapshot, registry, token.get_secret_value() if token else None)
+    app = make_app(
+        lambda: monitor.snapshot,
+        make_registry(lambda: monitor.snapshot),
+        token.get_secret_value() if token else None,
+    )
     runner = await _start_web(app, settings)
     log.info(
         "exporter_started",
@@ -85,29 +104,80 @@ async def serve(
         providers=[t.slug for t in targets],
         unconfigured=[t.slug for t in targets if not t.configured],
         interval_seconds=settings.probe_interval_seconds,
+        redis=settings.redis_url is not None,
     )
+    redis = make_redis(settings)
+    keeper = None
     try:
         async with make_session(settings) as session:
-            prober = Prober(
-                session,
-                timeout=settings.probe_timeout_seconds,
-                max_body_bytes=settings.probe_max_body_bytes,
-                model_cap=settings.model_list_cap,
-                watch={slug: frozenset(names) for slug, names in models.items()},
-            )
-            scheduler = Scheduler(
-                targets,
-                prober,
-                monitor,
-                interval=settings.probe_interval_seconds,
-                concurrency=settings.probe_concurrency,
-                now=clock.now,
-                on_result=log_result,
-            )
-            await _run_until(scheduler.run(), stop)
+            scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
+            work = [scheduler.run()]
+            if redis is not None:
+                keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
+                work.extend(loops)
+            await _run_until(work, stop)
     finally:
+        if keeper is not None:
+            await _final_save(keeper)
+        if redis is not None:
+            await redis.aclose()
         await runner.cleanup()
         log.info("exporter_stopped")
+
+
+def _make_scheduler(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    monitor: Monitor,
+    targets: Sequence[Target],
+    models: dict[str, tuple[str, ...]],
+    clock: Clock,
+) -> Scheduler:
+    prober = Prober(
+        session,
+        timeout=settings.probe_timeout_seconds,
+        max_body_bytes=settings.probe_max_body_bytes,
+        model_cap=settings.model_list_cap,
+        watch={slug: frozenset(names) for slug, names in models.items()},
+    )
+    return Scheduler(
+        targets,
+        prober,
+        monitor,
+        interval=settings.probe_interval_seconds,
+        concurrency=settings.probe_concurrency,
+        now=clock.now,
+        on_result=log_result,
+    )
+
+
+async def _start_passive(
+    redis: Redis, settings: Settings, monitor: Monitor, targets: Sequence[Target], clock: Clock
+) -> tuple[HistoryKeeper, list[Coroutine[Any, Any, None]]]:
+    """Restore history (briefly: Redis may be away) and return the passive loops to run."""
+    slugs = [target.slug for target in targets]
+    source = RedisSource(redis, slugs, settings.redis_max_keys)
+    poller = RedisPoller(
+        source,
+        monitor,
+        interval=settings.redis_poll_interval_seconds,
+        budget=settings.redis_poll_budget_seconds,
+        now=clock.now,
+        on_transition=log_transition,
+    )
+    store = HistoryStore(redis, settings.exporter_redis_prefix)
+    keeper = HistoryKeeper(store, monitor, settings.history_flush_interval_seconds, clock.now)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(settings.redis_poll_budget_seconds):
+            await keeper.restore(slugs)  # before the first probe, so nothing is counted twice
+    return keeper, [poller.run(), keeper.run(slugs)]
+
+
+async def _final_save(keeper: HistoryKeeper) -> None:
+    """Flush history once more on the way out, without holding up shutdown for long."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(2.0):
+            await keeper.save()
 
 
 def make_session(settings: Settings) -> aiohttp.ClientSession:
@@ -123,8 +193,16 @@ def make_session(settings: Settings) -> aiohttp.ClientSession:
     )
 
 
+# A client connection that completes no request within this time is closed: an idle socket, or
+# headers trickled in one byte a second, cannot hold the server's resources (aiohttp's default is
+# about an hour). Also the keep-alive limit between scrapes; Prometheus simply reconnects.
+CLIENT_IDLE_SECONDS = 10.0
+
+
 async def _start_web(app: web.Application, settings: Settings) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(
+        app, access_log=None, handler_cancellation=True, keepalive_timeout=CLIENT_IDLE_SECONDS
+    )
     await runner.setup()
     bound = 0
     for host in settings.listen_addresses:
@@ -147,13 +225,14 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run_until(work: object, stop: asyncio.Event) -> None:
-    assert asyncio.iscoroutine(work)
-    task = asyncio.ensure_future(work)
+async def _run_until(work: list[Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+    """Run `work` until `stop` is set; a loop that fails stops the others and is raised."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in work]
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for pending in (task, stopper):
-        pending.cancel()
-    await asyncio.gather(task, stopper, return_exceptions=True)
-    if task in done and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
+    done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (*tasks, stopper):
+        task.cancel()
+    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    for task in done:
+        if task is not stopper and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

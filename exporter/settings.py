@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     health_weight_error_rate: float = Field(default=0.3, ge=0, le=1)
     health_weight_latency: float = Field(default=0.3, ge=0, le=1)
     metrics_auth_token: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    redis_poll_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    redis_poll_budget_seconds: float = Field(default=5.0, gt=0, le=60)
+    redis_max_keys: int = Field(default=20_000, ge=1, le=1_000_000)
+    exporter_redis_prefix: str = Field(
+        default="provider_exporter:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
+    )
+    history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -83,6 +91,15 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
     @model_validator(mode="after")
     def _check_relations(self) -> Settings:
         if self.latency_slow_seconds <= self.latency_target_seconds:
@@ -103,7 +120,7 @@ class Settings(BaseSettings):
         return tuple((provider, model) for provider, _, model in pairs)
 
 
-SECRET_FIELDS = frozenset({"metrics_auth_token"})
+SECRET_FIELDS = frozenset({"metrics_auth_token", "redis_url"})
 
 
 def load_settings() -> Settings:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from exporter.outcomes import Outcome
+from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import Score, State
 
 # Buckets of `provider_response_time_seconds` (upper bounds, seconds; +Inf implied).
@@ -54,6 +55,7 @@ class ProviderView:
     backoff: float = 0.0
     minutes: tuple[tuple[int, float | None, float | None], ...] = ()
     breaker: str | None = None
+    traffic: Traffic | None = None
 
     @property
     def available(self) -> int | None:
@@ -80,7 +82,7 @@ class Snapshot:
     providers: Mapping[str, ProviderView]
     stats: ExporterStats
     ready: bool
-    extra: Mapping[str, object] = field(default_factory=dict)  # other sources' snapshots
+    redis: RedisView | None = None  # None when REDIS_URL is not set
 
     def count_states(self) -> dict[State, int]:
         """Return how many providers are in each state."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 from urllib.parse import urlencode
@@ -22,6 +23,16 @@ MEANINGS = {
     State.DOWN: "several probes in a row failed: timeouts, refused connections, 5xx or bad bodies",
     State.UNKNOWN: "not probed conclusively yet",
     State.UNCONFIGURED: "no API key, or the key was refused (401/403): our problem, not theirs",
+}
+
+REASON_TEXT = {
+    "ok": "all checks pass",
+    "rate_limited": "rate-limiting our probes",
+    "probe_rejected": "rejects our probe (4xx)",
+    "breaker_open": "gateway circuit breaker open",
+    "failing": "too many failed checks in 5 min",
+    "slow": "slow: median latency over the threshold",
+    "no probe yet": "not probed yet",
 }
 
 OUTCOME_TEXT = {
@@ -62,11 +73,15 @@ align-items:center;gap:.5rem;word-break:break-all}
 font-weight:600;white-space:nowrap}
 .healthy{--c:var(--healthy)}.degraded{--c:var(--degraded)}.down{--c:var(--down)}
 .unknown{--c:var(--unknown)}.unconfigured{--c:var(--unconfigured)}
-.card.unconfigured{border-left-style:dashed}
 .reason{margin:.2rem 0 .6rem;color:var(--muted);font-size:.85rem}
 dl{display:grid;grid-template-columns:auto 1fr;gap:.15rem .75rem;margin:0 0 .5rem;font-size:.9rem}
 dt{color:var(--muted)}dd{margin:0;font-variant-numeric:tabular-nums}
-.avail span{display:inline-block;min-width:4.6rem}
+.stats{display:grid;grid-template-columns:repeat(5,1fr);gap:.3rem;margin:0 0 .6rem;
+text-align:center}
+.stats div{background:var(--bg);border-radius:.35rem;padding:.3rem .1rem}
+.stats b{display:block;font-size:1rem;font-variant-numeric:tabular-nums;white-space:nowrap}
+.stats small{color:var(--muted);font-size:.72rem;text-transform:uppercase;letter-spacing:.04em}
+.axis{display:flex;justify-content:space-between;color:var(--muted);font-size:.7rem}
 .none{color:var(--muted)}
 svg.spark{display:block;width:100%;height:44px;margin-top:.35rem}
 .spark .lat{fill:none;stroke:var(--fg);stroke-width:1.2;opacity:.7}
@@ -134,17 +149,17 @@ def _legend() -> str:
 def _card(view: ProviderView, now: float) -> str:
     state = view.state.value
     slug = escape(view.slug)
-    score = NO_DATA if view.score is None else f"{view.score.value:.2f}"
-    avail = " ".join(
-        f"<span>{w} {_percent(view.availability.get(w))}</span>" for w in AVAILABILITY_WINDOWS
+    score = None if view.score is None else view.score.value
+    tiles = [("score", NO_DATA if score is None else f"{score:.2f}", _exact(score))]
+    for window in AVAILABILITY_WINDOWS:
+        ratio = view.availability.get(window)
+        tiles.append((window, _percent(ratio), _exact(ratio)))
+    tiles.append(("p95", _duration(view.latency_p95), _exact(view.latency_p95)))
+    stats = "".join(
+        f'<div title="{title}"><b>{value}</b><small>{name}</small></div>'
+        for name, value, title in tiles
     )
-    rows = [
-        ("score", score),
-        ("availability", f'<span class="avail">{avail}</span>'),
-        ("p95 latency", _duration(view.latency_p95)),
-        ("last probe", _last_probe(view, now)),
-        ("last failure", _last_failure(view, now)),
-    ]
+    rows = [("last probe", _last_probe(view, now)), ("last failure", _last_failure(view, now))]
     if view.breaker is not None:
         rows.append(("breaker", escape(view.breaker)))
     if view.backoff > 0:
@@ -153,22 +168,44 @@ def _card(view: ProviderView, now: float) -> str:
     return f"""<article class="card {state}" id="provider-{slug}" data-provider="{slug}" \
 data-state="{state}">
 <h2>{slug}<span class="pill" data-role="state">{state}</span></h2>
-<p class="reason">{escape(view.reason)} · since {_ago(now, view.since)}</p>
+<p class="reason">{escape(reason_text(view.reason))} · for {_age(now, view.since)}</p>
+<div class="stats">{stats}</div>
 <dl>{details}</dl>{_models(view)}{sparkline(view.minutes)}
 </article>"""
+
+
+def reason_text(reason: str) -> str:
+    """Return the state machine's reason (`rate_limited,slow`, `http_5xx`, …) in words."""
+    words = [REASON_TEXT.get(part) or _outcome_word(part) for part in reason.split(",") if part]
+    return "; ".join(words) or "no reason given"
+
+
+def _outcome_word(part: str) -> str:
+    try:
+        return OUTCOME_TEXT[Outcome(part)]
+    except ValueError:
+        return part
+
+
+def outcome_text(outcome: Outcome, status: int | None = None) -> str:
+    """Return a probe outcome in words, with the HTTP status when it is known."""
+    text = OUTCOME_TEXT[outcome]
+    if status is None:
+        return text
+    return f"{text.split(' (')[0]} ({status})"
 
 
 def _last_probe(view: ProviderView, now: float) -> str:
     if view.last_outcome is None:
         return '<span class="none">never</span>'
-    status = f" ({view.last_status})" if view.last_status is not None else ""
-    return f"{escape(OUTCOME_TEXT[view.last_outcome])}{status}, {_ago(now, view.last_probe_at)}"
+    text = escape(outcome_text(view.last_outcome, view.last_status))
+    return f"{text}, {_ago(now, view.last_probe_at)}"
 
 
 def _last_failure(view: ProviderView, now: float) -> str:
     if view.last_failure is None:
         return '<span class="none">none</span>'
-    return f"{escape(OUTCOME_TEXT[view.last_failure])}, {_ago(now, view.last_failure_at)}"
+    return f"{escape(outcome_text(view.last_failure))}, {_ago(now, view.last_failure_at)}"
 
 
 def _models(view: ProviderView) -> str:
@@ -205,6 +242,8 @@ def sparkline(minutes: Sequence[tuple[int, float | None, float | None]]) -> str:
     return (
         f'<svg class="spark" viewBox="0 0 {width:.0f} {height:.0f}" preserveAspectRatio="none" '
         f'role="img" aria-label="{label}">{"".join(bars)}{line}</svg>'
+        f'<div class="axis"><span>60 min ago</span><span>latency, availability</span>'
+        f"<span>now</span></div>"
     )
 
 
@@ -219,7 +258,14 @@ def _bar_class(availability: float | None) -> str:
 def _percent_text(ratio: float | None) -> str:
     if ratio is None:
         return "no data"
-    return f"{ratio * 100:.2f} %".replace(".00 %", " %")
+    if ratio >= 1.0:
+        return "100 %"
+    # Truncated, not rounded: 99.96 % must not show as "100 %".
+    return f"{math.floor(ratio * 1000) / 10:.1f} %"
+
+
+def _exact(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.6g}"
 
 
 def _percent(ratio: float | None) -> str:
@@ -241,20 +287,24 @@ def _clock(at: float) -> str:
     return moment[11:19] if len(moment) >= 19 else moment
 
 
-def _ago(now: float, at: float | None) -> str:
-    """Return a short relative time ('12 s ago', '3 min ago') with the exact time as a tooltip."""
-    if at is None:
-        return '<span class="none">never</span>'
+def _age(now: float, at: float) -> str:
+    """Return how long ago `at` was ('12 s', '3 min') with the exact time as a tooltip."""
     seconds = max(0.0, now - at)
     if seconds < 90:
-        text = f"{seconds:.0f} s ago"
+        text = f"{seconds:.0f} s"
     elif seconds < 90 * 60:
-        text = f"{seconds / 60:.0f} min ago"
+        text = f"{seconds / 60:.0f} min"
     elif seconds < 48 * 3600:
-        text = f"{seconds / 3600:.1f} h ago"
+        text = f"{seconds / 3600:.1f} h"
     else:
-        text = f"{seconds / 86400:.0f} d ago"
+        text = f"{seconds / 86400:.0f} d"
     return f'<time datetime="{iso_time(at)}" title="{iso_time(at)}">{text}</time>'
+
+
+def _ago(now: float, at: float | None) -> str:
+    if at is None:
+        return '<span class="none">never</span>'
+    return f"{_age(now, at)} ago"
 
 
 def add_page_route(

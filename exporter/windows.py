@@ -151,7 +151,7 @@ class ProviderWindows:
         """Return quantiles of successful probes' latency over 5 minutes (None without any)."""
         horizon = now - RECENT_LATENCY_SECONDS
         samples = sorted(latency for at, latency in self._recent if at >= horizon)
-        return [_quantile(samples, q) for q in quantiles]
+        return [quantile(samples, q) for q in quantiles]
 
     def minute_series(self, now: float) -> list[tuple[int, float | None, float | None]]:
         """Return (minute start, availability, mean latency) per minute of the last hour."""
@@ -166,7 +166,7 @@ class ProviderWindows:
         return series
 
 
-def _quantile(samples: Sequence[float], q: float) -> float | None:
+def quantile(samples: Sequence[float], q: float) -> float | None:
     """Return the `q` quantile of sorted `samples` by linear interpolation (None when empty)."""
     if not samples:
         return None

@@ -1,0 +1,90 @@
+"""Window history kept in Redis under the exporter's own prefix, so restarts lose nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+log = structlog.get_logger("exporter.history")
+
+VERSION = 1
+TTL_SECONDS = 25 * 3600  # a day of history plus margin; nothing grows without bound
+
+# {"v": 1, "rings": {window: [[slot_start, [counts...]], ...]}, "models": {model: [[start, [c]]]}}
+Record = dict[str, Any]
+
+
+def encode(record: Record) -> str:
+    return json.dumps({"v": VERSION, **record}, separators=(",", ":"))
+
+
+def decode(raw: str) -> Record | None:
+    """Return a record, or None when `raw` is not one this version wrote."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != VERSION:
+        return None
+    rings = data.get("rings")
+    models = data.get("models", {})
+    if not isinstance(rings, dict) or not isinstance(models, dict):
+        return None
+    return {
+        "rings": {name: _slots(slots) for name, slots in rings.items() if isinstance(name, str)},
+        "models": {name: _slots(slots) for name, slots in models.items() if isinstance(name, str)},
+    }
+
+
+def _slots(raw: object) -> list[tuple[float, list[int]]]:
+    """Keep only well-formed [start, [non-negative ints]] pairs."""
+    if not isinstance(raw, list):
+        return []
+    slots = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2):
+            continue
+        start, counts = item
+        if not isinstance(start, int | float) or not isinstance(counts, list):
+            continue
+        if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            slots.append((float(start), counts))
+    return slots
+
+
+class HistoryStore:
+    """Save and load per-provider window records under `{prefix}history:{slug}`."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    def key(self, slug: str) -> str:
+        return f"{self._prefix}history:{slug}"
+
+    async def load(self, slugs: Iterable[str]) -> tuple[dict[str, Record], int]:
+        """Return the stored records and how many stored values could not be read."""
+        slugs = list(slugs)
+        raws = await self._client.mget([self.key(slug) for slug in slugs]) if slugs else []
+        records: dict[str, Record] = {}
+        bad = 0
+        for slug, raw in zip(slugs, raws, strict=True):
+            if raw is None:
+                continue
+            record = decode(raw if isinstance(raw, str) else raw.decode(errors="replace"))
+            if record is None:
+                bad += 1
+            else:
+                records[slug] = record
+        return records, bad
+
+    async def save(self, records: Mapping[str, Record]) -> None:
+        """Write every record with a TTL, in one pipeline."""
+        pipe = self._client.pipeline(transaction=False)
+        for slug, record in records.items():
+            pipe.set(self.key(slug), encode(record), ex=TTL_SECONDS)
+        await pipe.execute()

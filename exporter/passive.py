@@ -1,0 +1,148 @@
+"""Background loops around the Redis connection: the backend poller and the history keeper."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from exporter.history import HistoryStore
+from exporter.monitor import Monitor, Transition
+from exporter.redis_source import RedisSource, RedisView
+from exporter.settings import Settings
+
+log = structlog.get_logger("exporter.redis")
+
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+FIRST_RETRY = 1.0  # seconds; doubled after every failed poll, up to the poll interval
+
+
+def make_redis(settings: Settings) -> Redis | None:
+    """Return the one Redis client of the process (a lazy connection pool), when configured."""
+    if settings.redis_url is None:
+        return None
+    timeout = settings.redis_poll_budget_seconds
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+class RedisPoller:
+    """Poll the backend's Redis on schedule; a Redis that is down, slow or holds garbage only
+    shows as `provider_exporter_redis_up 0` and missing series, never as a stopped exporter."""
+
+    def __init__(
+        self,
+        source: RedisSource,
+        monitor: Monitor,
+        *,
+        interval: float,
+        budget: float,
+        now: Callable[[], float],
+        on_transition: Callable[[Transition], None],
+    ) -> None:
+        self._source = source
+        self._monitor = monitor
+        self._interval = interval
+        self._budget = budget
+        self._now = now
+        self._on_transition = on_transition
+        self._last_success: float | None = None
+        self._failures = 0
+
+    async def poll_once(self) -> RedisView:
+        """Poll once, publish the result, and return it."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._budget):
+                view = await self._source.poll(self._now())
+        except REDIS_ERRORS as exc:
+            view = self._failed(exc, time.perf_counter() - started)
+        else:
+            duration = time.perf_counter() - started
+            self._recovered()
+            self._last_success = self._now()
+            view = replace(view, poll_duration=duration, last_success=self._last_success)
+        for transition in self._monitor.set_redis(view, self._now()):
+            self._on_transition(transition)
+        return view
+
+    async def run(self) -> None:
+        """Poll until cancelled, retrying sooner (1 s, 2 s, 4 s …) while Redis is away."""
+        while True:
+            started = time.monotonic()
+            await self.poll_once()
+            delay = self._interval
+            if self._failures:
+                delay = min(self._interval, FIRST_RETRY * 2 ** (self._failures - 1))
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+
+    def _failed(self, exc: BaseException, duration: float) -> RedisView:
+        self._failures += 1
+        if self._failures == 1:  # once per outage, not once per retry
+            log.warning("redis_unavailable", error=exc.__class__.__name__)
+        return RedisView(
+            up=False,
+            poll_duration=duration,
+            last_success=self._last_success,
+            parse_errors=self._source.parse_errors,
+        )
+
+    def _recovered(self) -> None:
+        if self._failures:
+            log.info("redis_available", failed_polls=self._failures)
+        self._failures = 0
+
+
+class HistoryKeeper:
+    """Restore window history once Redis is first reachable, then save it periodically."""
+
+    def __init__(
+        self, store: HistoryStore, monitor: Monitor, interval: float, now: Callable[[], float]
+    ) -> None:
+        self._store = store
+        self._monitor = monitor
+        self._interval = interval
+        self._now = now
+        self.restored = False
+
+    async def restore(self, slugs: list[str]) -> bool:
+        """Load stored history into the windows; return whether Redis answered."""
+        try:
+            records, bad = await self._store.load(slugs)
+        except REDIS_ERRORS:
+            return False
+        self._monitor.restore_history(records, self._now())
+        self.restored = True
+        log.info("history_restored", providers=len(records), unreadable=bad)
+        return True
+
+    async def save(self) -> bool:
+        """Save every provider's windows; return whether it worked. Never before a restore."""
+        if not self.restored:
+            return False
+        try:
+            await self._store.save(self._monitor.history_records(self._now()))
+        except REDIS_ERRORS as exc:
+            log.warning("history_save_failed", error=exc.__class__.__name__)
+            return False
+        return True
+
+    async def run(self, slugs: list[str]) -> None:
+        """Restore (retrying until Redis answers), then save every interval until cancelled."""
+        delay = FIRST_RETRY
+        while not await self.restore(slugs):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._interval)
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.save()

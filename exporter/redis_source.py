@@ -1,0 +1,277 @@
+"""Passive signals from the GatewayZ backend's Redis: breakers, traffic counters, latencies.
+
+Strictly read-only on the backend's keys: GET, HGETALL, ZRANGEBYSCORE and SCAN, pipelined.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from exporter.catalog import ALIASES, normalise_slug
+from exporter.windows import quantile
+
+log = structlog.get_logger("exporter.redis")
+
+BREAKER_STATES = ("closed", "open", "half_open")
+QUANTILES = (0.5, 0.95, 0.99)
+LATENCY_HORIZON = 3600.0  # the backend trims samples older than an hour only on its next write
+SCAN_COUNT = 1000
+PIPELINE_BATCH = 500
+BACKEND_STATUSES = ("online", "degraded", "offline")
+# Key patterns whose values are parsed (the label of provider_exporter_redis_parse_errors_total).
+PATTERNS = (
+    "circuit_breaker:{provider}:state",
+    "metrics:{provider}:{hour}",
+    "latency:{provider}:{model}",
+    "health:providers",
+    "health:models",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """What the backend recorded for one provider."""
+
+    requests: float | None = None  # over the last hour
+    failures: float | None = None  # over the last hour (under-recorded by today's backend)
+    latency: Mapping[float, float] = field(default_factory=dict)  # quantile -> seconds
+
+    @property
+    def failure_ratio(self) -> float | None:
+        """Return failures / requests, or None without traffic."""
+        if not self.requests or self.failures is None:
+            return None
+        return min(1.0, self.failures / self.requests)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisView:
+    """One poll's worth of the backend's Redis, immutable."""
+
+    up: bool
+    poll_duration: float | None = None
+    last_success: float | None = None
+    keys_read: int = 0
+    parse_errors: Mapping[str, int] = field(default_factory=dict)  # cumulative, by key pattern
+    breakers: Mapping[str, str] = field(default_factory=dict)
+    traffic: Mapping[str, Traffic] = field(default_factory=dict)
+    backend_status: Mapping[str, str] = field(default_factory=dict)
+    backend_models: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+def hour_keys(now: float) -> tuple[str, str]:
+    """Return the backend's hour suffixes (`YYYY-MM-DD:HH`, UTC) for this hour and the previous."""
+    this = datetime.fromtimestamp(now, UTC)
+    previous = datetime.fromtimestamp(now - 3600, UTC)
+    return this.strftime("%Y-%m-%d:%H"), previous.strftime("%Y-%m-%d:%H")
+
+
+def spellings(slugs: Iterable[str]) -> dict[str, str]:
+    """Return every spelling the backend may use for each slug, mapped to the hyphenated slug."""
+    reverse: dict[str, list[str]] = {}
+    for alias, slug in ALIASES.items():
+        reverse.setdefault(slug, []).append(alias)
+    spelled = {}
+    for slug in slugs:
+        for variant in (slug, slug.replace("-", "_"), *reverse.get(slug, [])):
+            spelled[variant] = slug
+    return spelled
+
+
+class RedisSource:
+    """Read the backend's keys for the known providers; count values that do not parse."""
+
+    def __init__(self, client: Redis, slugs: Iterable[str], max_keys: int) -> None:
+        self._client = client
+        self._spellings = spellings(slugs)
+        self._max_keys = max_keys
+        self._errors: Counter[str] = Counter(dict.fromkeys(PATTERNS, 0))
+        self._logged: set[str] = set()
+
+    @property
+    def parse_errors(self) -> dict[str, int]:
+        return dict(self._errors)
+
+    async def poll(self, now: float) -> RedisView:
+        """Read everything once. Raises redis errors and TimeoutError; never on bad values."""
+        direct, found = await self._read_direct(now)
+        latency_keys = await self._scan("latency:*")
+        samples = await self._read_latencies(latency_keys, now)
+        breakers, traffic, status = self._parse_direct(direct, now)
+        models = self._backend_models(direct.get("health:models"))
+        for slug, values in samples.items():
+            old = traffic.get(slug, Traffic())
+            traffic[slug] = Traffic(old.requests, old.failures, _quantiles(values))
+        return RedisView(
+            up=True,
+            keys_read=found + len(latency_keys),
+            parse_errors=dict(self._errors),
+            breakers=breakers,
+            traffic=traffic,
+            backend_status=status,
+            backend_models=models,
+        )
+
+    async def _read_direct(self, now: float) -> tuple[dict[str, Any], int]:
+        this_hour, last_hour = hour_keys(now)
+        keys: list[tuple[str, str]] = []
+        pipe = self._client.pipeline(transaction=False)
+        for variant in self._spellings:
+            for key, command in (
+                (f"circuit_breaker:{variant}:state", "get"),
+                (f"metrics:{variant}:{this_hour}", "hgetall"),
+                (f"metrics:{variant}:{last_hour}", "hgetall"),
+            ):
+                keys.append((key, command))
+                getattr(pipe, command)(key)
+        for key in ("health:providers", "health:models"):
+            keys.append((key, "get"))
+            pipe.get(key)
+        replies = await pipe.execute()
+        direct = {key: reply for (key, _), reply in zip(keys, replies, strict=True) if reply}
+        return direct, len(direct)
+
+    async def _scan(self, pattern: str) -> list[str]:
+        keys: list[str] = []
+        cursor = 0
+        while True:
+            cursor, batch = await self._client.scan(cursor, match=pattern, count=SCAN_COUNT)
+            keys.extend(str(key) for key in batch)
+            if cursor == 0 or len(keys) >= self._max_keys:
+                return keys[: self._max_keys]
+
+    async def _read_latencies(self, keys: list[str], now: float) -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {}
+        for start in range(0, len(keys), PIPELINE_BATCH):
+            batch = keys[start : start + PIPELINE_BATCH]
+            pipe = self._client.pipeline(transaction=False)
+            for key in batch:
+                pipe.zrangebyscore(key, now - LATENCY_HORIZON, "+inf")
+            for key, members in zip(batch, await pipe.execute(), strict=True):
+                slug = self._slug_of_latency_key(key)
+                if slug is None:
+                    continue
+                samples.setdefault(slug, []).extend(self._latencies(members))
+        return samples
+
+    def _slug_of_latency_key(self, key: str) -> str | None:
+        _, _, rest = key.partition(":")
+        provider, _, model = rest.partition(":")
+        slug = self._spellings.get(provider) or self._spellings.get(normalise_slug(provider))
+        if not model:
+            self._bad("latency:{provider}:{model}")
+        return slug if model else None
+
+    def _latencies(self, members: Iterable[str]) -> Iterable[float]:
+        for member in members:
+            try:
+                millis = float(member)
+            except (TypeError, ValueError):
+                self._bad("latency:{provider}:{model}")
+                continue
+            if math.isfinite(millis) and millis >= 0:
+                yield millis / 1000
+            else:
+                self._bad("latency:{provider}:{model}")
+
+    def _parse_direct(
+        self, direct: Mapping[str, Any], now: float
+    ) -> tuple[dict[str, str], dict[str, Traffic], dict[str, str]]:
+        this_hour, last_hour = hour_keys(now)
+        elapsed = (now % 3600) / 3600  # share of the current hour already gone
+        breakers: dict[str, str] = {}
+        traffic: dict[str, Traffic] = {}
+        for variant, slug in self._spellings.items():
+            state = direct.get(f"circuit_breaker:{variant}:state")
+            if state is not None:
+                self._breaker(slug, state, breakers)
+            current = self._counts(direct.get(f"metrics:{variant}:{this_hour}"))
+            previous = self._counts(direct.get(f"metrics:{variant}:{last_hour}"))
+            if current is None and previous is None:
+                continue
+            # Last hour ≈ this hour so far + the part of the previous hour still inside the hour.
+            weight = 1 - elapsed
+            (cur_req, cur_fail), (prev_req, prev_fail) = current or (0, 0), previous or (0, 0)
+            traffic[slug] = Traffic(cur_req + weight * prev_req, cur_fail + weight * prev_fail)
+        return breakers, traffic, self._backend_status(direct.get("health:providers"))
+
+    def _breaker(self, slug: str, raw: str, breakers: dict[str, str]) -> None:
+        state = raw.strip().lower()
+        if state in BREAKER_STATES:
+            breakers[slug] = state
+        else:
+            self._bad("circuit_breaker:{provider}:state")
+
+    def _counts(self, fields: Mapping[str, str] | None) -> tuple[int, int] | None:
+        if not fields:
+            return None
+        try:
+            total = int(fields.get("total_requests", "0"))
+            failed = int(fields.get("failed_requests", "0"))
+        except ValueError:
+            self._bad("metrics:{provider}:{hour}")
+            return None
+        if total < 0 or failed < 0:
+            self._bad("metrics:{provider}:{hour}")
+            return None
+        return total, failed
+
+    def _backend_status(self, raw: str | None) -> dict[str, str]:
+        if raw is None:
+            return {}
+        try:
+            rows = json.loads(raw)["providers"]
+            assert isinstance(rows, list)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            self._bad("health:providers")
+            return {}
+        status = {}
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            slug = self._spellings.get(str(row.get("provider")))
+            value = row.get("status")
+            if slug is not None and value in BACKEND_STATUSES:
+                status[slug] = str(value)
+        return status
+
+    def _backend_models(self, raw: str | None) -> dict[str, dict[str, int]]:
+        """Count the backend monitor's healthy and unhealthy models per provider."""
+        if raw is None:
+            return {}
+        try:
+            rows = json.loads(raw)["models"]
+            assert isinstance(rows, list)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            self._bad("health:models")
+            return {}
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            slug = self._spellings.get(str(row.get("provider"))) if isinstance(row, dict) else None
+            value = row.get("status") if isinstance(row, dict) else None
+            if slug is not None and value in ("healthy", "unhealthy"):
+                per = counts.setdefault(slug, {"healthy": 0, "unhealthy": 0})
+                per[str(value)] += 1
+        return counts
+
+    def _bad(self, pattern: str) -> None:
+        """Count a value that did not parse; log once per key pattern."""
+        self._errors[pattern] += 1
+        if pattern not in self._logged:
+            self._logged.add(pattern)
+            log.warning("redis_value_unparsable", pattern=pattern)
+
+
+def _quantiles(values: list[float]) -> dict[float, float]:
+    ordered = sorted(values)
+    result = {q: quantile(ordered, q) for q in QUANTILES}
+    return {q: value for q, value in result.items() if value is not None}
