@@ -8,6 +8,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 REDACTED = "[redacted]"
 
@@ -36,6 +37,15 @@ class SecretScrubber:
         return text
 
 
+class DropBadRequests(logging.Filter):
+    """Drop aiohttp's traceback for a malformed or oversized request: it already answered 400, and
+    the report quotes the request's bytes (a header line, possibly a credential)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
+
+
 def configure_logging(
     level: str, fmt: str, secrets: Iterable[str] = (), extra: Iterable[Any] = ()
 ) -> None:
@@ -62,3 +72,6 @@ def configure_logging(
     )
     # Libraries log through the stdlib: keep them quiet and on stderr, never with request data.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, force=True)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, DropBadRequests) for f in server.filters):
+        server.addFilter(DropBadRequests())
