@@ -66,7 +66,8 @@ h1{font-size:1.35rem;margin:0 0 .25rem}
 padding:.15rem .75rem;font-size:.9rem}
 .grid{display:grid;gap:.9rem;grid-template-columns:repeat(auto-fill,minmax(19rem,1fr))}
 .card{background:var(--card);border:1px solid var(--line);border-left:.4rem solid var(--c);
-border-radius:.5rem;padding:.8rem .9rem}
+border-radius:.5rem;padding:.8rem .9rem;display:flex;flex-direction:column}
+.trend{margin-top:auto}
 .card h2{font-size:1.05rem;margin:0;display:flex;justify-content:space-between;
 align-items:center;gap:.5rem;word-break:break-all}
 .pill{background:var(--c);color:#fff;border-radius:1rem;padding:.05rem .6rem;font-size:.8rem;
@@ -83,12 +84,12 @@ text-align:center}
 .stats small{color:var(--muted);font-size:.72rem;text-transform:uppercase;letter-spacing:.04em}
 .axis{display:flex;justify-content:space-between;color:var(--muted);font-size:.7rem}
 .none{color:var(--muted)}
-svg.spark{display:block;width:100%;height:44px;margin-top:.35rem}
+svg.spark{display:block;width:100%;height:44px;margin-top:.5rem}
 .spark .lat{fill:none;stroke:var(--fg);stroke-width:1.2;opacity:.7}
 .spark .ok{fill:var(--healthy)}.spark .part{fill:var(--degraded)}.spark .bad{fill:var(--down)}
 .spark .gap{fill:var(--line)}
 .models{margin:.4rem 0 0;padding:0;list-style:none;font-size:.85rem}
-.legend{margin-top:1.5rem;background:var(--card);border:1px solid var(--line);
+section.legend{margin:1.5rem auto 0;background:var(--card);border:1px solid var(--line);
 border-radius:.5rem;padding:.6rem .9rem}
 .legend h2{font-size:1rem;margin:.2rem 0 .4rem}
 .legend dl{grid-template-columns:auto 1fr;font-size:.88rem}
@@ -122,6 +123,7 @@ def render_page(snapshot: Snapshot, now: float, query: str = "") -> str:
 <style>{STYLE}</style></head>
 <body>
 <header><h1>Provider status</h1>
+<p class="meta">provider-exporter · what the probes see of each upstream AI provider</p>
 <p class="meta">As of <time datetime="{iso_time(now)}">{_clock(now)} UTC</time>{waiting} ·
 refreshes every {REFRESH_SECONDS} s</p>
 <ul class="summary">{summary}</ul></header>
@@ -240,10 +242,10 @@ def sparkline(minutes: Sequence[tuple[int, float | None, float | None]]) -> str:
     line = f'<polyline class="lat" points="{" ".join(points)}"/>' if len(points) > 1 else ""
     label = f"last hour; slowest minute {_duration_text(slowest or None)}"
     return (
-        f'<svg class="spark" viewBox="0 0 {width:.0f} {height:.0f}" preserveAspectRatio="none" '
-        f'role="img" aria-label="{label}">{"".join(bars)}{line}</svg>'
+        f'<div class="trend"><svg class="spark" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'preserveAspectRatio="none" role="img" aria-label="{label}">{"".join(bars)}{line}</svg>'
         f'<div class="axis"><span>60 min ago</span><span>latency, availability</span>'
-        f"<span>now</span></div>"
+        f"<span>now</span></div></div>"
     )
 
 
