@@ -1,7 +1,9 @@
-"""A hand-built snapshot of three providers and the real web app serving it."""
+"""A hand-built snapshot of three providers, the real web app serving it, and API polling."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +22,7 @@ from exporter.snapshot import (
     Snapshot,
 )
 from exporter.web import make_app
+from tests.support.process import ExporterProcess
 
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 TOKEN = "status-page-token-0123456789"
@@ -125,3 +128,24 @@ async def serve(token: str | None = None) -> AsyncIterator[test_utils.TestClient
     app = make_app(lambda: snapshot, CollectorRegistry(), token)
     async with test_utils.TestClient(test_utils.TestServer(app, host="127.0.0.1")) as client:
         yield client
+
+
+async def providers(exporter: ExporterProcess, **kwargs: object) -> dict[str, dict[str, object]]:
+    code, _, body = await exporter.get("/api/v1/providers", **kwargs)
+    assert code == 200, body
+    return {p["slug"]: p for p in json.loads(body)["providers"]}
+
+
+async def wait_for_states(
+    exporter: ExporterProcess, wanted: dict[str, str], timeout: float
+) -> dict[str, dict[str, object]]:
+    """Poll the API until every provider in `wanted` is in its state; return the providers."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await providers(exporter)
+        if all(found.get(slug, {}).get("state") == state for slug, state in wanted.items()):
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            seen = {slug: p["state"] for slug, p in found.items()}
+            raise AssertionError(f"states {seen} did not reach {wanted} within {timeout}s")
+        await asyncio.sleep(0.2)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.support import wait_for_states
 from tests.support import upstream as fake
 from tests.support.process import ExporterProcess
 from tests.support.upstream import FakeUpstream
@@ -16,27 +17,6 @@ from tests.support.upstream import FakeUpstream
 KEY = "sk-canary-status-api-0123456789"
 TOKEN = "status-api-token-0123456789"
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-
-
-async def providers(exporter: ExporterProcess, **kwargs: object) -> dict[str, dict[str, object]]:
-    code, _, body = await exporter.get("/api/v1/providers", **kwargs)
-    assert code == 200, body
-    return {p["slug"]: p for p in json.loads(body)["providers"]}
-
-
-async def wait_for_states(
-    exporter: ExporterProcess, wanted: dict[str, str], timeout: float
-) -> dict[str, dict[str, object]]:
-    """Poll the API until every provider in `wanted` is in its state; return the providers."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await providers(exporter)
-        if all(found.get(slug, {}).get("state") == state for slug, state in wanted.items()):
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            seen = {slug: p["state"] for slug, p in found.items()}
-            raise AssertionError(f"states {seen} did not reach {wanted} within {timeout}s")
-        await asyncio.sleep(0.2)
 
 
 async def test_api_reports_what_the_probes_found(upstream: FakeUpstream) -> None:
