@@ -170,17 +170,25 @@ def load_providers_file(path: Path) -> tuple[ProviderSpec, ...]:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or "not valid YAML or JSON"
         raise ConfigError([f"PROVIDERS_FILE {where}: {problem}"]) from None
+    except RecursionError:  # PyYAML recurses per nesting level: "[[[[…" must not crash start-up
+        raise ConfigError([f"PROVIDERS_FILE {path}: nested too deeply"]) from None
     try:
         parsed = _ProvidersFile.model_validate(data)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
             loc = error["loc"]
-            dotted = ".".join(str(part) for part in loc) or "(top level)"
+            dotted = ".".join(_printable(part) for part in loc) or "(top level)"
             lines.append(f"PROVIDERS_FILE {path}:{_line_of(node, loc)}: {dotted}: {error['msg']}")
         raise ConfigError(lines) from None
     _reject_duplicates(path, parsed.providers)
     return tuple(entry.to_spec() for entry in parsed.providers)
+
+
+def _printable(part: int | str) -> str:
+    """Return a key of the file as text that cannot break the one-line-per-problem output."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
 
 
 def _reject_duplicates(path: Path, entries: list[_FileProvider]) -> None:

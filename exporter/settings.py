@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from exporter.errors import ConfigError
+from exporter.model_lists import MAX_MODEL_ID_CHARS
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
             provider, _, model = item.partition(":")
             if not provider or not model:
                 raise ValueError(f"expected provider:model, got {item!r}")
+            if len(model) > MAX_MODEL_ID_CHARS:  # a listed id this long is dropped: never seen
+                raise ValueError(f"a model id is longer than {MAX_MODEL_ID_CHARS} characters")
         return value
 
     @field_validator("listen_addresses")
