@@ -10,8 +10,7 @@ from collections.abc import Sequence
 
 from exporter import __version__
 from exporter.errors import ConfigError
-from exporter.logs import configure_logging
-from exporter.service import secret_values, serve
+from exporter.service import serve
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target, resolve_targets
 
@@ -47,7 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(describe_config(settings, targets))
         return 0
-    configure_logging(settings.log_level, settings.log_format, secret_values(settings, targets))
     asyncio.run(serve(settings, targets))
     return 0
 

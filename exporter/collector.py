@@ -14,6 +14,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar as PromExemplar
 
 from exporter import __version__
 from exporter.outcomes import OUTCOMES
@@ -150,11 +151,13 @@ PROCESS_FAMILIES = (
 )
 
 
-def make_registry(get_snapshot: Callable[[], Snapshot]) -> CollectorRegistry:
+def make_registry(get_snapshot: Callable[[], Snapshot], *extra: Collector) -> CollectorRegistry:
     """Return a registry serving the snapshot plus the process' own CPU, memory and fds."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SnapshotCollector(get_snapshot))
     ProcessCollector(registry=registry)
+    for collector in extra:
+        registry.register(collector)
     return registry
 
 
@@ -235,11 +238,21 @@ def _add_histogram(
     family: Metric, labels: list[str], histogram: Histogram, bounds: tuple[float, ...]
 ) -> None:
     assert isinstance(family, HistogramMetricFamily)
+    exemplars = histogram.exemplars or (None,) * len(histogram.buckets)
     cumulative = 0
-    buckets = []
-    for bound, count in zip((*bounds, float("inf")), histogram.buckets, strict=True):
+    buckets: list[Any] = []
+    for bound, count, exemplar in zip(
+        (*bounds, float("inf")), histogram.buckets, exemplars, strict=True
+    ):
         cumulative += count
-        buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        le = "+Inf" if bound == float("inf") else repr(bound)
+        if exemplar is None:
+            buckets.append((le, cumulative))
+        else:  # lets Grafana jump from a slow probe to its trace (OpenMetrics only)
+            found = PromExemplar(
+                {"trace_id": exemplar.trace_id}, exemplar.value, exemplar.timestamp
+            )
+            buckets.append((le, cumulative, found))
     family.add_metric(labels, buckets, histogram.total)
 
 

@@ -12,7 +12,6 @@ from pydantic import SecretStr
 
 from exporter.catalog import ProviderSpec
 from exporter.errors import ConfigError
-from exporter.logs import configure_logging
 from exporter.service import serve
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target
@@ -122,7 +121,6 @@ async def _run(settings: Settings) -> None:
 def run_demo() -> int:
     """Run the demo until interrupted; return the exit status."""
     settings = demo_settings()
-    configure_logging(settings.log_level, settings.log_format)
     print(
         f"provider-exporter demo: simulated providers on loopback; "
         f"open http://localhost:{settings.port}/ (metrics at /metrics)",

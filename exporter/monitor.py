@@ -27,6 +27,7 @@ from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
     LAG_BUCKETS,
     LATENCY_BUCKETS,
+    Exemplar,
     ExporterStats,
     Histogram,
     ProviderView,
@@ -63,6 +64,7 @@ class _Track:
         self.down = 0
         self.rt_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.rt_sum = 0.0
+        self.rt_exemplars: list[Exemplar | None] = [None] * len(self.rt_buckets)
         self.state_changes = 0
         self.last: ProbeResult | None = None
         self.last_failure: ProbeResult | None = None
@@ -82,8 +84,11 @@ class _Track:
         elif judged is Verdict.DOWN:
             self.down += 1
         if answered:
-            self.rt_buckets[bisect.bisect_left(LATENCY_BUCKETS, result.duration)] += 1
+            bucket = bisect.bisect_left(LATENCY_BUCKETS, result.duration)
+            self.rt_buckets[bucket] += 1
             self.rt_sum += result.duration
+            if result.trace_id is not None:
+                self.rt_exemplars[bucket] = Exemplar(result.trace_id, result.duration, now)
         self.last = result
         if judged is not Verdict.UP:
             self.last_failure = result
@@ -265,7 +270,12 @@ class Monitor:
             probes=dict(track.probes),
             checks_up=track.up,
             checks_down=track.down,
-            response_time=Histogram(tuple(track.rt_buckets), track.rt_sum, sum(track.rt_buckets)),
+            response_time=Histogram(
+                tuple(track.rt_buckets),
+                track.rt_sum,
+                sum(track.rt_buckets),
+                tuple(track.rt_exemplars),
+            ),
             last_outcome=last.outcome if last else None,
             last_probe_at=last.started + last.duration if last else None,
             last_status=last.status if last else None,

@@ -38,6 +38,7 @@ class ProbeResult:
     models: ModelList | None = None
     retry_after: float | None = None
     detail: str = ""  # a short, fixed description of the failure (never upstream text)
+    trace_id: str | None = None  # the probe's span, when tracing is on
 
 
 def make_trace_config() -> aiohttp.TraceConfig:

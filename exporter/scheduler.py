@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import structlog
 
@@ -42,6 +43,7 @@ class Scheduler:
         self._slots = asyncio.Semaphore(concurrency)
         self._now = now
         self._on_result = on_result
+        self.trace: Callable[[ProbeResult], str] | None = None  # set when tracing is on
         self._in_flight = 0
 
     async def run(self) -> None:
@@ -77,6 +79,8 @@ class Scheduler:
                 result = await self._prober.probe(target)
             finally:
                 self._count_in_flight(-1)
+        if self.trace is not None:
+            result = replace(result, trace_id=self.trace(result))
         transition = self._monitor.record(result, self._now())
         if self._on_result is not None:
             self._on_result(result, transition)

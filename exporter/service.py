@@ -20,6 +20,8 @@ from exporter.catalog import normalise_slug
 from exporter.clock import Clock
 from exporter.collector import make_registry
 from exporter.history import HistoryStore
+from exporter.logs import configure_logging
+from exporter.loki import LokiCollector, LokiShipper
 from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Verdict, verdict
 from exporter.passive import HistoryKeeper, RedisPoller, make_redis
@@ -29,6 +31,7 @@ from exporter.scheduler import Scheduler
 from exporter.scoring import Rules
 from exporter.settings import Settings
 from exporter.targets import GoogleAccount, Target
+from exporter.tracing import SERVICE_NAME, ProbeTracer
 from exporter.web import make_app
 
 log = structlog.get_logger("exporter")
@@ -46,8 +49,8 @@ def secret_values(settings: Settings, targets: Sequence[Target]) -> Iterator[str
     """Yield every secret value the process holds, for the log scrubber."""
     if settings.metrics_auth_token is not None:
         yield settings.metrics_auth_token.get_secret_value()
-    if settings.redis_url is not None:
-        password = urlsplit(settings.redis_url.get_secret_value()).password
+    for url in (settings.redis_url, settings.loki_url):
+        password = urlsplit(url.get_secret_value()).password if url is not None else None
         if password:
             yield password
     for target in targets:
@@ -88,13 +91,21 @@ async def serve(
 ) -> None:
     """Run the exporter until `stop` is set or SIGTERM/SIGINT arrives."""
     stop = stop or _stop_on_signals()
+    shipper = _make_shipper(settings)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        secret_values(settings, targets),
+        extra=[shipper] if shipper else [],
+    )
     clock = Clock()
     models = watched_models(settings)
     monitor = Monitor(targets, Rules.from_settings(settings), models, clock.now())
     token = settings.metrics_auth_token
+    collectors = [LokiCollector(shipper)] if shipper else []
     app = make_app(
         lambda: monitor.snapshot,
-        make_registry(lambda: monitor.snapshot),
+        make_registry(lambda: monitor.snapshot, *collectors),
         token.get_secret_value() if token else None,
     )
     runner = await _start_web(app, settings)
@@ -108,21 +119,41 @@ async def serve(
     )
     redis = make_redis(settings)
     keeper = None
+    tracer = _make_tracer(settings)
     try:
         async with make_session(settings) as session:
             scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
+            scheduler.trace = tracer.trace if tracer else None
             work = [scheduler.run()]
+            if shipper is not None:
+                work.append(shipper.run(session))
             if redis is not None:
                 keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
                 work.extend(loops)
             await _run_until(work, stop)
+            if shipper is not None:
+                await shipper.flush(session)
     finally:
         if keeper is not None:
             await _final_save(keeper)
         if redis is not None:
             await redis.aclose()
+        if tracer is not None:
+            tracer.shutdown(timeout=2.0)
         await runner.cleanup()
         log.info("exporter_stopped")
+
+
+def _make_shipper(settings: Settings) -> LokiShipper | None:
+    if settings.loki_url is None:
+        return None
+    return LokiShipper(settings.loki_url.get_secret_value(), SERVICE_NAME, settings.environment)
+
+
+def _make_tracer(settings: Settings) -> ProbeTracer | None:
+    if settings.otel_exporter_otlp_endpoint is None:
+        return None
+    return ProbeTracer(settings.otel_exporter_otlp_endpoint, settings.environment)
 
 
 def _make_scheduler(

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     health_weight_error_rate: float = Field(default=0.3, ge=0, le=1)
     health_weight_latency: float = Field(default=0.3, ge=0, le=1)
     metrics_auth_token: SecretStr | None = None
+    loki_url: SecretStr | None = None  # may carry basic-auth credentials
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
     redis_url: SecretStr | None = None
     redis_poll_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     redis_poll_budget_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -94,6 +96,20 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters")
         return value
 
+    @field_validator("loki_url")
+    @classmethod
+    def _check_loki_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("otel_exporter_otlp_endpoint", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -123,7 +139,7 @@ class Settings(BaseSettings):
         return tuple((provider, model) for provider, _, model in pairs)
 
 
-SECRET_FIELDS = frozenset({"metrics_auth_token", "redis_url"})
+SECRET_FIELDS = frozenset({"metrics_auth_token", "redis_url", "loki_url"})
 
 
 def load_settings() -> Settings:

@@ -16,12 +16,22 @@ AVAILABILITY_WINDOWS: tuple[str, ...] = ("5m", "1h", "24h")
 
 
 @dataclass(frozen=True, slots=True)
+class Exemplar:
+    """The latest observation in a bucket that carries a trace id."""
+
+    trace_id: str
+    value: float
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
 class Histogram:
     """A cumulative histogram: per-bucket counts (not cumulated), sum and count."""
 
     buckets: tuple[int, ...]
     total: float
     count: int
+    exemplars: tuple[Exemplar | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
