@@ -321,5 +321,10 @@ class SyncExporter:
         assert code == 200, body
         return parse_metrics(body.decode())
 
+    def metrics_text(self, headers: Mapping[str, str] | None = None) -> str:
+        code, _, body = self.get("/metrics", headers=headers)
+        assert code == 200, body
+        return body.decode()
+
     def text(self) -> str:
         return self.output.decode(errors="replace")
