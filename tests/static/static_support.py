@@ -22,12 +22,14 @@ TEMPO_KEYS = KEYS_DIR / "tempo-2.7.yml"
 SKIPPED_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 
 
+ENV_DEFAULT = re.compile(r"\$\{[A-Z_][A-Z0-9_]*:-([^}]*)\}")
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse one YAML file, failing with the path in the message when it is missing."""
+    """Parse one YAML file as its service sees it with no variables set (`${VAR:-x}` → `x`)."""
     if not path.is_file():
         raise AssertionError(f"{path.relative_to(REPO)} does not exist")
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return yaml.safe_load(ENV_DEFAULT.sub(r"\1", path.read_text(encoding="utf-8")))
 
 
 def flatten_keys(node: Any, prefix: str = "") -> Iterator[str]:

@@ -178,4 +178,14 @@ def test_dockerfile_runs_the_image_entrypoint_with_the_copied_config(
     assert copies == [f"{config_name} {config_dir}/{config_name}"]
     cmds = [exec_form(args) for word, args in instructions if word == "CMD"]
     # A stray first argument (the old Tempo bug) would make the binary ignore the config file.
-    assert cmds == [[f"-config.file={config_dir}/{config_name}"]]
+    assert len(cmds) == 1
+    assert cmds[0][0] == f"-config.file={config_dir}/{config_name}"
+    assert all(arg.startswith("-") for arg in cmds[0]), "only flags after the entrypoint"
+
+
+def test_tempo_expands_the_variables_its_config_uses() -> None:
+    """A `${VAR}` in tempo.yml only works when the image passes -config.expand-env=true."""
+    uses_variables = "${" in TEMPO_CONFIG.read_text(encoding="utf-8")
+    dockerfile = (REPO / "tempo" / "Dockerfile").read_text(encoding="utf-8")
+    assert uses_variables
+    assert "-config.expand-env=true" in dockerfile
