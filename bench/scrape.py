@@ -1,0 +1,124 @@
+"""Scrape cost: rendering /metrics for many providers × watched models, and the reference."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.report import percentile
+from exporter.catalog import AuthStyle, ProviderSpec
+from exporter.collector import PROCESS_FAMILIES, make_registry
+from exporter.model_lists import ModelList
+from exporter.monitor import Monitor
+from exporter.outcomes import Outcome
+from exporter.probes import ProbeResult
+from exporter.scoring import Rules
+from exporter.snapshot import LAG_BUCKETS, LATENCY_BUCKETS
+from exporter.targets import Target
+
+PROBES_PER_PROVIDER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Render:
+    """Render times (seconds) and size of one registry's exposition."""
+
+    p50: float
+    p99: float
+    size: int
+    series: int
+
+
+def make_monitor(providers: int, models: int, now: float) -> Monitor:
+    """Return a Monitor with `providers` keyless providers × `models` watched models, probed."""
+    targets = [
+        Target(
+            spec=ProviderSpec(slug=f"p{i}", base_url="http://127.0.0.1/v1", auth=AuthStyle.NONE),
+            url=f"http://127.0.0.1/p{i}/models",
+            credential=None,
+        )
+        for i in range(providers)
+    ]
+    names = tuple(f"org/model-{m}" for m in range(models))
+    monitor = Monitor(targets, Rules(), {t.slug: names for t in targets}, now)
+    listed = ModelList(models, names, frozenset(names[: models - 1]), complete=True)
+    for probe in range(PROBES_PER_PROVIDER):
+        at = now + probe * 15
+        for target in targets:
+            result = ProbeResult(
+                slug=target.slug,
+                outcome=Outcome.OK,
+                started=at,
+                duration=0.2,
+                status=200,
+                phases={"dns": 0.001, "connect": 0.002, "first_byte": 0.15, "transfer": 0.01},
+                models=listed,
+            )
+            monitor.record(result, at + 0.2)
+    return monitor
+
+
+def time_renders(registry: CollectorRegistry, renders: int) -> Render:
+    """Render `registry` `renders` times; return p50/p99 and the size of the last render."""
+    times = []
+    body = b""
+    for _ in range(renders):
+        start = time.perf_counter()
+        body = generate_latest(registry)
+        times.append(time.perf_counter() - start)
+    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    return Render(percentile(times, 0.5), percentile(times, 0.99), len(body), series)
+
+
+def reference_registry(exposition: str) -> CollectorRegistry:
+    """Return the same series as `exposition`, held in prometheus_client's default objects."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    for family in text_string_to_metric_families(exposition):
+        if any(family.name + suffix in PROCESS_FAMILIES for suffix in ("", "_total")):
+            continue
+        _mirror(registry, family)
+    return registry
+
+
+def _mirror(registry: CollectorRegistry, family: object) -> None:
+    name, kind = family.name, family.type  # type: ignore[attr-defined]
+    samples = family.samples  # type: ignore[attr-defined]
+    labels = sorted({k for s in samples for k in s.labels if k != "le"})
+    doc = family.documentation or name  # type: ignore[attr-defined]
+    if kind == "histogram":
+        buckets = LAG_BUCKETS if name.startswith("provider_exporter") else LATENCY_BUCKETS
+        metric = Histogram(name, doc, labels, registry=registry, buckets=buckets)
+        for sample in samples:
+            if sample.name == f"{name}_sum":
+                child = metric.labels(**sample.labels) if labels else metric
+                child.observe(sample.value)
+        return
+    if kind == "counter":
+        counter = Counter(name, doc, labels, registry=registry)
+        for sample in samples:
+            if sample.name.endswith("_total"):
+                (counter.labels(**sample.labels) if labels else counter).inc(sample.value)
+        return
+    gauge = Gauge(name, doc, labels, registry=registry)
+    for sample in samples:
+        (gauge.labels(**sample.labels) if labels else gauge).set(sample.value)
+
+
+def run_scrape(providers: int, models: int, renders: int) -> tuple[Render, Render]:
+    """Return the exporter's render figures and the reference's, for one size."""
+    monitor = make_monitor(providers, models, time.time() - 60)
+    registry = make_registry(lambda: monitor.snapshot)
+    ours = time_renders(registry, renders)
+    reference = reference_registry(generate_latest(registry).decode())
+    return ours, time_renders(reference, renders)
