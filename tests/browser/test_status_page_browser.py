@@ -131,13 +131,13 @@ async def test_page_behind_a_token_keeps_refreshing(browser: Browser) -> None:
         query = f"?token={TOKEN}"
         await load_consistent(page, exporter, query)
         # The page's meta refresh (every 15 s) reloads the same URL, token included.
-        async with page.expect_response(
-            lambda r: r.url.startswith(exporter.url), timeout=25_000
-        ) as refreshed:
+        # Wait for the navigation itself (committed and loaded), not just its response, so the
+        # cards counted below are the refreshed document's.
+        async with page.expect_navigation(timeout=25_000) as refreshed:
             pass
         response = await refreshed.value
+        assert response is not None
         assert response.status == 200 and response.url.endswith(f"/{query}")
-        await page.wait_for_load_state()
         assert await page.locator("article.card").count() == len(DEMO)
         async with page.expect_navigation() as followed:
             await page.get_by_role("link", name="JSON").click()
