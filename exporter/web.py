@@ -30,19 +30,11 @@ def make_app(
     """Return the exporter's web application."""
     middlewares: list[Middleware] = [_bearer_auth(token)] if token else []
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
-    # Rendering is CPU-bound (tens of ms for 50 providers). On the event loop, 20 scrapers at once
-    # starved the probes (lag up to 5 s); on one worker thread the loop keeps its share of the GIL
-    # and concurrent scrapes queue instead of multiplying the load.
-    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-metrics")
-
-    async def stop_renderer(_app: web.Application) -> None:
-        renderer.shutdown(wait=False, cancel_futures=True)
-
-    app.on_cleanup.append(stop_renderer)
+    renderer = MetricsRenderer(registry)
+    app.on_cleanup.append(renderer.aclose)
 
     async def metrics(request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = await asyncio.get_running_loop().run_in_executor(renderer, encoder, registry)
+        body, content_type = await renderer.render(request.headers.get("Accept", ""))
         response = web.Response(body=body, headers={"Content-Type": content_type})
         response.enable_compression()  # gzip/deflate only when the client asks for it
         return response
@@ -63,6 +55,36 @@ def make_app(
     add_api_routes(app, get_snapshot, time.time)
     add_page_route(app, get_snapshot, time.time)
     return app
+
+
+class MetricsRenderer:
+    """Render the registry on one worker thread; concurrent scrapes share the render in flight.
+
+    Rendering is CPU-bound (tens of ms for 50 providers). On the event loop, 20 scrapers at once
+    starved the probes (lag up to 5 s); on one worker thread the loop keeps its share of the GIL,
+    and a scrape that arrives while a render of the same format is running waits for that render
+    instead of queueing another: at most one render per format at a time, whatever the load.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-metrics")
+        self._in_flight: dict[str, asyncio.Future[bytes]] = {}
+
+    async def render(self, accept: str) -> tuple[bytes, str]:
+        """Return the exposition for an `Accept` header, and its content type."""
+        encoder, content_type = choose_encoder(accept)
+        future = self._in_flight.get(content_type)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._pool, encoder, self._registry)
+            self._in_flight[content_type] = future
+            future.add_done_callback(lambda _: self._in_flight.pop(content_type, None))
+        # shield: a scraper that goes away must not cancel the render others wait for
+        return await asyncio.shield(future), content_type
+
+    async def aclose(self, _app: web.Application | None = None) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _token_in_query(request: web.Request) -> bytes | None:
