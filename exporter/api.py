@@ -52,6 +52,7 @@ def provider_json(view: ProviderView) -> JSON:
         if view.last_failure is None
         else {"outcome": view.last_failure.value, "at": iso_time(view.last_failure_at)},
         "breaker": view.breaker,
+        "gateway": _gateway(view),
         "rate_limit_backoff_seconds": view.backoff,
         "models_listed": view.models_listed,
         "models": [
@@ -61,6 +62,22 @@ def provider_json(view: ProviderView) -> JSON:
             {"minute": iso_time(start), "availability": availability, "latency_seconds": latency}
             for start, availability, latency in view.minutes
         ],
+    }
+
+
+def _gateway(view: ProviderView) -> JSON | None:
+    """Return what the backend recorded for the provider (Redis), or None when nothing was read."""
+    traffic = view.traffic
+    if traffic is None:
+        return None
+    return {
+        "requests_last_hour": traffic.requests,
+        "failed_requests_last_hour": traffic.failures,
+        "latency_seconds": {
+            "p50": traffic.latency.get(0.5),
+            "p95": traffic.latency.get(0.95),
+            "p99": traffic.latency.get(0.99),
+        },
     }
 
 

@@ -15,6 +15,7 @@ JSON = dict[str, Any]
 
 RATIO = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 SECONDS = {"type": ["number", "null"], "minimum": 0}
+COUNT = {"type": ["number", "null"], "minimum": 0}  # estimates over a window: may be fractional
 TIME = {"type": ["string", "null"], "format": "date-time"}
 OUTCOME = {"type": "string", "enum": [o.value for o in OUTCOMES]}
 REF = "#/components/schemas/"
@@ -93,6 +94,18 @@ PROVIDER = _obj(
             "enum": ["closed", "open", "half_open", None],
             "description": "the gateway's circuit breaker for this provider, when Redis is read",
         },
+        "gateway": _nullable(
+            _obj(
+                {
+                    "requests_last_hour": COUNT | {"description": "requests the backend saw"},
+                    "failed_requests_last_hour": COUNT
+                    | {"description": "failures the backend recorded (under-recorded today)"},
+                    "latency_seconds": _obj({"p50": SECONDS, "p95": SECONDS, "p99": SECONDS}),
+                },
+                "gateway traffic from the backend's Redis; null when Redis is not read or holds"
+                " nothing for this provider",
+            )
+        ),
         "rate_limit_backoff_seconds": {"type": "number", "minimum": 0},
         "models_listed": {"type": ["integer", "null"], "minimum": 0},
         "models": {

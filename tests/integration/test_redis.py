@@ -128,6 +128,12 @@ async def test_gateway_traffic(
     backend.r.hincrby(f"metrics:groq:{hour_key(now)}", "failed_requests", 2)
     async with ExporterProcess(env(upstream, redis_server, PROVIDERS="groq,together")) as exporter:
         _, m = await exporter.wait_for(lambda s: s.get("provider_exporter_redis_up") == 1, 10)
+        _, _, body = await exporter.get("/api/v1/providers/groq")
+        _, _, quiet = await exporter.get("/api/v1/providers/together")
+    gateway = json.loads(body)["gateway"]
+    assert 5 <= gateway["requests_last_hour"] <= 6
+    assert gateway["latency_seconds"]["p50"] == 0.3
+    assert json.loads(quiet)["gateway"] is None  # nothing recorded: null, not zeros
     requests = m.get("gatewayz_gateway_requests_last_hour", provider="groq")
     assert 5 <= requests <= 6  # this hour's 5, plus the share of the previous hour still in range
     assert m.get("gatewayz_gateway_failed_requests_last_hour", provider="groq") >= 2
