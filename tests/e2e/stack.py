@@ -129,6 +129,7 @@ class Stack:
     backend: BackendMetrics
     prometheus: Prometheus
     redis_exporter_target: str
+    ca_file: Path  # the throwaway CA the backend jobs trust
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def set_upstream(self, provider: str, behaviour: fake.Behaviour) -> None:
@@ -298,7 +299,7 @@ def start_stack(work: Path) -> Stack:
         },
         certificates.ca_file,
     )
-    stack = Stack(
+    return Stack(
         loop,
         upstream,
         redis,
@@ -306,9 +307,9 @@ def start_stack(work: Path) -> Stack:
         backend,
         prometheus,
         redis_exporter_target,
+        certificates.ca_file,
         [redis_exporter],
     )
-    return stack
 
 
 def stop_stack(stack: Stack) -> None:
