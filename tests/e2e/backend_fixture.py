@@ -30,7 +30,7 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "app_name": ("gatewayz",),
     "method": ("GET", "POST"),
     "path": ("/v1/chat/completions",),
-    "status_code": ("200", "500"),
+    "status_code": ("200", "404", "500"),
     "endpoint": ("/v1/chat/completions",),
     "provider": ("openai", "groq"),
     "model": ("model-a",),

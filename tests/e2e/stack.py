@@ -164,7 +164,9 @@ def seed_redis(redis: RedisServer) -> None:
             backend.request(slug, "model-a", latency)
         backend.request(slug, "model-a", 2000, ok=False)
     backend.health_providers([{"provider": s, "status": "online"} for s in PROVIDERS])
-    backend.health_models([{"provider": "openai", "model": "model-a", "status": "online"}])
+    backend.health_models(
+        [{"model_id": "model-a", "provider": "openai", "status": "healthy", "error_count": 0}]
+    )
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
