@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stack import Stack, start_stack, stop_stack, wait_until
+from tests.e2e.stack import Stack, running_stack, wait_until
 
 # Every job the stack scrapes; each must be up before any e2e test runs.
 JOBS = (
@@ -21,9 +21,7 @@ JOBS = (
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Fake upstream, exporter, Redis, redis_exporter, backend fixture and Prometheus, all up."""
-    work = tmp_path_factory.mktemp("e2e")
-    live = start_stack(work)
-    try:
+    with running_stack(tmp_path_factory.mktemp("e2e")) as live:
 
         def all_up() -> bool:
             up = {
@@ -40,5 +38,3 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             errors = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
             raise AssertionError(f"targets not all up: {errors}") from None
         yield live
-    finally:
-        stop_stack(live)

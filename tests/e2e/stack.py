@@ -17,8 +17,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,7 +131,6 @@ class Stack:
     prometheus: Prometheus
     redis_exporter_target: str
     ca_file: Path  # the throwaway CA the backend jobs trust
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def set_upstream(self, provider: str, behaviour: fake.Behaviour) -> None:
         """Change what the fake upstream answers for one provider (from the loop's thread)."""
@@ -223,11 +223,13 @@ def _shorten_config(rendered: Path, prometheus_port: int, ca_file: Path) -> dict
     return dict(config)
 
 
-def start_prometheus(work: Path, env_targets: dict[str, str], ca_file: Path) -> Prometheus:
+def start_prometheus(
+    live: Prometheus, work: Path, env_targets: dict[str, str], ca_file: Path
+) -> None:
     """Render through the entrypoint, shorten a copy (see SHORTENED), run it via the entrypoint."""
     assert Path("/bin/prometheus").is_file(), "the entrypoint execs /bin/prometheus"
     tool("prometheus")
-    port = free_port()
+    port = live.port
     rules_dir = _shorten_rules(work)
     env = {
         **BASE_ENV,
@@ -254,7 +256,6 @@ def start_prometheus(work: Path, env_targets: dict[str, str], ca_file: Path) -> 
     shortened = _shorten_config(work / "rendered" / "prometheus.yml", port, ca_file)
     template = work / "prometheus.shortened.yml"  # no placeholders left: rendering is a copy
     template.write_text(yaml.safe_dump(shortened, sort_keys=False))
-    live = Prometheus(port, work / "prometheus.log")
     with live.log.open("wb") as handle:
         live.proc = subprocess.Popen(
             ["/bin/sh", entrypoint, f"--web.listen-address=127.0.0.1:{port}"],
@@ -273,57 +274,61 @@ def start_prometheus(work: Path, env_targets: dict[str, str], ca_file: Path) -> 
         return True
 
     wait_until(ready, 30, "Prometheus ready")
-    return live
 
 
-def start_stack(work: Path) -> Stack:
-    """Start every part, wait until Prometheus scrapes each target successfully."""
-    loop = LoopThread()
-    upstream = loop.run(FakeUpstream().start())
-    for slug in PROVIDERS:
-        upstream.set(slug, fake.ok(("model-a", "model-b"), delay=0.05))
-    redis = RedisServer().start()
-    seed_redis(redis)
-    redis_exporter, redis_exporter_target = start_redis_exporter(redis, work)
-    exporter = loop.run(ExporterProcess(_exporter_env(upstream, redis)).__aenter__())
-    token = secrets.token_urlsafe(24)
-    certificates = make_certificates(work)
-    backend = BackendMetrics(certificates, token).start()
-    prometheus = start_prometheus(
-        work,
-        {
-            "PROVIDER_EXPORTER_TARGET": f"127.0.0.1:{exporter.port}",
-            "REDIS_EXPORTER_TARGET": redis_exporter_target,
-            "ALERTMANAGER_TARGET": f"127.0.0.1:{free_port()}",  # none: /api/v1/alerts suffices
-            "GATEWAYZ_PRODUCTION_TARGET": backend.target,
-            "GATEWAYZ_STAGING_TARGET": backend.target,
-            "GATEWAYZ_METRICS_TOKEN": token,
-        },
-        certificates.ca_file,
-    )
-    return Stack(
-        loop,
-        upstream,
-        redis,
-        exporter,
-        backend,
-        prometheus,
-        redis_exporter_target,
-        certificates.ca_file,
-        [redis_exporter],
-    )
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
-def stop_stack(stack: Stack) -> None:
-    """Stop every part the stack started, newest first."""
-    if stack.prometheus.proc is not None:
-        stack.prometheus.proc.terminate()
-        stack.prometheus.proc.wait(20)
-    stack.backend.stop()
-    stack.loop.run(stack.exporter.stop())
-    for proc in stack.processes:
-        proc.terminate()
-        proc.wait(10)
-    stack.redis.close()
-    stack.loop.run(stack.upstream.stop())
-    stack.loop.close()
+@contextmanager
+def running_stack(work: Path) -> Iterator[Stack]:
+    """Start every part; whatever started is stopped again (newest first), even on failure."""
+    with ExitStack() as cleanup:
+        loop = LoopThread()
+        cleanup.callback(loop.close)
+        upstream = loop.run(FakeUpstream().start())
+        cleanup.callback(lambda: loop.run(upstream.stop()))
+        for slug in PROVIDERS:
+            upstream.set(slug, fake.ok(("model-a", "model-b"), delay=0.05))
+        redis = RedisServer().start()
+        cleanup.callback(redis.close)
+        seed_redis(redis)
+        redis_exporter, redis_exporter_target = start_redis_exporter(redis, work)
+        cleanup.callback(_stop_process, redis_exporter)
+        exporter = ExporterProcess(_exporter_env(upstream, redis))
+        cleanup.callback(lambda: loop.run(exporter.stop()))
+        loop.run(exporter.__aenter__())
+        token = secrets.token_urlsafe(24)
+        certificates = make_certificates(work)
+        backend = BackendMetrics(certificates, token).start()
+        cleanup.callback(backend.stop)
+        prometheus = Prometheus(free_port(), work / "prometheus.log")
+        cleanup.callback(lambda: prometheus.proc and _stop_process(prometheus.proc))
+        start_prometheus(
+            prometheus,
+            work,
+            {
+                "PROVIDER_EXPORTER_TARGET": f"127.0.0.1:{exporter.port}",
+                "REDIS_EXPORTER_TARGET": redis_exporter_target,
+                "ALERTMANAGER_TARGET": f"127.0.0.1:{free_port()}",  # none: /api/v1/alerts suffices
+                "GATEWAYZ_PRODUCTION_TARGET": backend.target,
+                "GATEWAYZ_STAGING_TARGET": backend.target,
+                "GATEWAYZ_METRICS_TOKEN": token,
+            },
+            certificates.ca_file,
+        )
+        yield Stack(
+            loop,
+            upstream,
+            redis,
+            exporter,
+            backend,
+            prometheus,
+            redis_exporter_target,
+            certificates.ca_file,
+        )

@@ -94,7 +94,11 @@ def run_until_data(stack: Stack) -> dict[Query, Outcome]:
     outcomes = {q: _run(stack, q) for q in RUNNABLE}
     deadline = time.monotonic() + POLL_SECONDS
     while time.monotonic() < deadline:
-        waiting = [q for q, o in outcomes.items() if not o.series and not o.error]
+        # An empty result is final for a query allowed to be empty (an alert list while
+        # nothing fires): waiting for it would only burn the budget.
+        waiting = [
+            q for q, o in outcomes.items() if not o.series and not o.error and not q.may_be_empty
+        ]
         if not waiting:
             break
         time.sleep(1)
