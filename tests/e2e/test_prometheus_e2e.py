@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+from grafana.generator import iter_queries, substitute_variables
 from tests.e2e.stack import (
     BREAKER_OPEN_PROVIDER,
     DOWN_PROVIDER,
@@ -123,6 +124,16 @@ def test_open_breaker_makes_its_alert_pending(stack: Stack) -> None:
     assert alerts[0]["labels"]["environment"] == ENVIRONMENT
 
 
+def _alert_panel_queries() -> list[str]:
+    """The dashboards' alert-list queries (allowed to be empty), for the provider taken down."""
+    values = {"environment": ENVIRONMENT, "provider": DOWN_PROVIDER}
+    return [
+        substitute_variables(q.expr, values)
+        for q in iter_queries()
+        if q.may_be_empty and "ALERTS" in q.expr
+    ]
+
+
 def _down_state(stack: Stack) -> str | None:
     alerts = [
         a
@@ -150,6 +161,7 @@ def test_provider_down_goes_pending_then_firing_and_resolves(stack: Stack) -> No
         if a["labels"]["provider"] == DOWN_PROVIDER
     ]
     others = {a["labels"]["provider"] for a in stack.prometheus.alerts("ProviderDown")}
+    shown = {expr: stack.prometheus.query(expr) for expr in _alert_panel_queries()}
     stack.set_upstream(DOWN_PROVIDER, fake.ok(("model-a", "model-b")))
     recovery = time.monotonic()
     wait_until(lambda: _down_state(stack) is None, 30, "ProviderDown resolved")
@@ -170,4 +182,8 @@ def test_provider_down_goes_pending_then_firing_and_resolves(stack: Stack) -> No
     assert alert["labels"]["environment"] == ENVIRONMENT
     assert alert["annotations"]["runbook"] == "docs/runbook.md#providerdown"
     assert firing - pending >= 59  # the real `for: 1m`, not shortened
+    # The dashboards' alert-list panels (empty while nothing fires) show it while it fires.
+    assert shown and all(
+        {r["metric"]["alertname"] for r in result} == {"ProviderDown"} for result in shown.values()
+    ), shown
     assert firing < pending + 65
