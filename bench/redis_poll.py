@@ -28,6 +28,7 @@ class Poll:
     worst: float
     keys_read: int
     polls: int
+    cpu_p50: float  # this process' CPU time per poll (the client side: requests and parsing)
 
 
 class RedisServer:
@@ -102,11 +103,12 @@ async def run_redis(providers: int, unrelated: int, polls: int) -> Poll:
         source = RedisSource(
             client, [f"prov{i}" for i in range(providers)], Settings().redis_max_keys
         )
-        durations = []
+        durations, cpu = [], []
         keys = 0
         for _ in range(polls):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             view = await source.poll(time.time())
             durations.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
             keys = view.keys_read
-    return Poll(percentile(durations, 0.5), max(durations), keys, polls)
+    return Poll(percentile(durations, 0.5), max(durations), keys, polls, percentile(cpu, 0.5))

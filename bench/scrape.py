@@ -37,6 +37,7 @@ class Render:
     p99: float
     size: int
     series: int
+    cpu_p50: float
 
 
 def make_monitor(providers: int, models: int, now: float) -> Monitor:
@@ -70,14 +71,17 @@ def make_monitor(providers: int, models: int, now: float) -> Monitor:
 
 def time_renders(registry: CollectorRegistry, renders: int) -> Render:
     """Render `registry` `renders` times; return p50/p99 and the size of the last render."""
-    times = []
+    times, cpu = [], []
     body = b""
     for _ in range(renders):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         body = generate_latest(registry)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    return Render(percentile(times, 0.5), percentile(times, 0.99), len(body), series)
+    return Render(
+        percentile(times, 0.5), percentile(times, 0.99), len(body), series, percentile(cpu, 0.5)
+    )
 
 
 def reference_registry(exposition: str) -> CollectorRegistry:
