@@ -2,8 +2,9 @@
 
 Everything is a real process or a real server on 127.0.0.1. Prometheus is started by the
 project's own `prometheus/entrypoint.sh` with the project's template and rule files; the only
-changes, made to temporary copies, are the ones listed in `SHORTENED` (test-speed intervals and
-loopback addresses) — everything else (job names, labels, bearer-token files, rules, `for:`
+changes, made to temporary copies, are: scrape/evaluation intervals and rule-group intervals
+1 s, the `prometheus` job's target on its loopback port, and the backend jobs' `tls_config.ca_file`
+(the test CA) — everything else (job names, labels, bearer-token files, rules, `for:`
 durations) is what the image runs.
 """
 
@@ -41,17 +42,6 @@ DOWN_PROVIDER = "groq"  # the one a test turns into 503s
 BREAKER_OPEN_PROVIDER = "together"  # its breaker is written as open in Redis
 MODELS = "openai:model-a,groq:model-a,together:model-b"
 KEY = "sk-e2e-canary-0123456789"
-
-# What the temporary copies change, and why (quoted by the test docstrings).
-SHORTENED = (
-    "global scrape_interval 15s -> 1s, scrape_timeout 10s -> 1s, evaluation_interval 15s -> 1s "
-    "(so a test sees data and rule results in seconds)",
-    "rule groups with their own interval (1m, 2m) -> 1s (so the long-window records exist "
-    "without waiting minutes); rule expressions and `for:` durations are untouched",
-    "job prometheus target localhost:9090 -> the test's loopback port (Prometheus listens there)",
-    "jobs gatewayz_production/gatewayz_staging get tls_config.ca_file = the test's throwaway CA "
-    "(the fixture serves HTTPS with a certificate that CA signed)",
-)
 
 
 class LoopThread:
@@ -226,7 +216,7 @@ def _shorten_config(rendered: Path, prometheus_port: int, ca_file: Path) -> dict
 def start_prometheus(
     live: Prometheus, work: Path, env_targets: dict[str, str], ca_file: Path
 ) -> None:
-    """Render through the entrypoint, shorten a copy (see SHORTENED), run it via the entrypoint."""
+    """Render through the entrypoint, shorten a copy of the result, run that via the entrypoint."""
     assert Path("/bin/prometheus").is_file(), "the entrypoint execs /bin/prometheus"
     tool("prometheus")
     port = live.port
