@@ -1,0 +1,282 @@
+"""Every metric family the exporter serves, and the samples a snapshot gives each of them.
+
+One description feeds both renderers: the prometheus_client Collector (`collector.py`) and the
+fast text exposition (`exposition.py`), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from exporter import __version__
+from exporter.outcomes import OUTCOMES
+from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
+from exporter.scoring import STATES
+from exporter.snapshot import (
+    AVAILABILITY_WINDOWS,
+    LAG_BUCKETS,
+    LATENCY_BUCKETS,
+    Histogram,
+    ProviderView,
+    Snapshot,
+)
+
+Kind = Literal["gauge", "counter", "histogram"]
+SCORE_COMPONENTS = ("availability", "error_rate", "latency", "breaker")
+# Served by prometheus_client's ProcessCollector (Linux only).
+PROCESS_FAMILIES = (
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_start_time_seconds",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family: a counter's name is given without `_total`, as prometheus_client wants."""
+
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+
+
+def _p(*extra: str) -> tuple[str, ...]:
+    return ("provider", *extra)
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("provider_availability", "gauge", "1 while healthy or degraded, 0 while down.", _p()),
+    Family("provider_error_rate", "gauge", "Share of conclusive checks that failed, 5 m.", _p()),
+    Family("provider_response_time_seconds", "histogram", "Probe round-trip time.", _p()),
+    Family("gatewayz_provider_health_score", "gauge", "Health score, 0-1.", _p()),
+    Family(
+        "gatewayz_provider_health_score_component",
+        "gauge",
+        "Inputs of the health score, 0-1.",
+        _p("component"),
+    ),
+    Family("gatewayz_provider_status", "gauge", "1 for the current state.", _p("status")),
+    Family(
+        "gatewayz_provider_state_since_timestamp_seconds",
+        "gauge",
+        "Unix time the current state began.",
+        _p(),
+    ),
+    Family("gatewayz_provider_state_changes", "counter", "State transitions since start.", _p()),
+    Family("gatewayz_provider_probes", "counter", "Probes by outcome.", _p("outcome")),
+    Family(
+        "gatewayz_provider_checks",
+        "counter",
+        "Conclusive checks: up, or down (counts against availability).",
+        _p("result"),
+    ),
+    Family(
+        "gatewayz_provider_availability_ratio",
+        "gauge",
+        "Share of conclusive checks that succeeded over a window.",
+        _p("window"),
+    ),
+    Family(
+        "gatewayz_provider_last_probe_timestamp_seconds",
+        "gauge",
+        "Unix time the last probe finished.",
+        _p(),
+    ),
+    Family(
+        "gatewayz_provider_probe_phase_seconds", "gauge", "Phases of the last probe.", _p("phase")
+    ),
+    Family("gatewayz_provider_models_listed", "gauge", "Models in the last model list.", _p()),
+    Family(
+        "gatewayz_provider_rate_limit_backoff_seconds",
+        "gauge",
+        "Retry-After being honoured now; 0 when not backing off.",
+        _p(),
+    ),
+    Family(
+        "gatewayz_model_uptime_24h",
+        "gauge",
+        "Share of the last 24 h in which the provider was up and listed the model.",
+        _p("model"),
+    ),
+    Family(
+        "gatewayz_circuit_breaker_state",
+        "gauge",
+        "1 for the backend's breaker state in Redis, 0 for the other two.",
+        _p("state"),
+    ),
+    Family(
+        "gatewayz_gateway_requests_last_hour",
+        "gauge",
+        "Requests the backend recorded over the last hour.",
+        _p(),
+    ),
+    Family(
+        "gatewayz_gateway_failed_requests_last_hour",
+        "gauge",
+        "Failures the backend recorded over the last hour (under-recorded today).",
+        _p(),
+    ),
+    Family(
+        "gatewayz_gateway_latency_seconds",
+        "gauge",
+        "Quantiles of the backend's latency samples from the last hour.",
+        _p("quantile"),
+    ),
+    Family(
+        "gatewayz_backend_provider_status",
+        "gauge",
+        "1 for the status the backend's own monitor reports (health:providers).",
+        _p("status"),
+    ),
+    Family(
+        "gatewayz_backend_models",
+        "gauge",
+        "Models the backend's own monitor reports healthy or unhealthy (health:models).",
+        _p("status"),
+    ),
+    Family(
+        "provider_exporter_build_info", "gauge", "Build information.", ("version", "python_version")
+    ),
+    Family(
+        "provider_exporter_probe_lag_seconds",
+        "histogram",
+        "How late probes start against schedule.",
+    ),
+    Family("provider_exporter_providers", "gauge", "Providers per state.", ("state",)),
+    Family("provider_exporter_probes_in_flight", "gauge", "Probes running now."),
+    Family("provider_exporter_ready", "gauge", "1 once every provider has been probed once."),
+    Family("provider_exporter_redis_up", "gauge", "1 when the last Redis poll succeeded."),
+    Family(
+        "provider_exporter_redis_poll_duration_seconds", "gauge", "Duration of the last Redis poll."
+    ),
+    Family(
+        "provider_exporter_redis_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful Redis poll.",
+    ),
+    Family("provider_exporter_redis_keys_read", "gauge", "Keys read by the last Redis poll."),
+    Family(
+        "provider_exporter_redis_parse_errors",
+        "counter",
+        "Redis values that could not be parsed, by key pattern.",
+        ("pattern",),
+    ),
+)
+
+
+def family_names() -> list[str]:
+    """Return the name of every metric family the exporter can serve (as seen in PromQL)."""
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+    names = list(PROCESS_FAMILIES)
+    for family in FAMILIES:
+        names.extend(family.name + suffix for suffix in suffixes.get(family.kind, [""]))
+    return names
+
+
+class Sink(Protocol):
+    """Where samples go: prometheus_client Metric objects, or exposition text."""
+
+    def sample(self, family: str, labels: Sequence[str], value: float) -> None: ...
+
+    def histogram(
+        self, family: str, labels: Sequence[str], histogram: Histogram, bounds: Sequence[float]
+    ) -> None: ...
+
+
+def emit_provider(sink: Sink, view: ProviderView) -> None:
+    """Emit one provider's samples; what is not known is left out, never made up."""
+    slug = (view.slug,)
+    for state in STATES:
+        sink.sample("gatewayz_provider_status", (view.slug, state), 1 if state is view.state else 0)
+    sink.sample("gatewayz_provider_state_since_timestamp_seconds", slug, view.since)
+    sink.sample("gatewayz_provider_state_changes", slug, view.state_changes)
+    if not view.configured:
+        return  # never probed: every other series would be made up
+    if view.available is not None:
+        sink.sample("provider_availability", slug, view.available)
+    if view.error_rate is not None:
+        sink.sample("provider_error_rate", slug, view.error_rate)
+    sink.histogram("provider_response_time_seconds", slug, view.response_time, LATENCY_BUCKETS)
+    _emit_score(sink, view)
+    for outcome in OUTCOMES:
+        sink.sample("gatewayz_provider_probes", (view.slug, outcome), view.probes[outcome])
+    sink.sample("gatewayz_provider_checks", (view.slug, "up"), view.checks_up)
+    sink.sample("gatewayz_provider_checks", (view.slug, "down"), view.checks_down)
+    for window in AVAILABILITY_WINDOWS:
+        ratio = view.availability[window]
+        if ratio is not None:
+            sink.sample("gatewayz_provider_availability_ratio", (view.slug, window), ratio)
+    if view.last_probe_at is not None:
+        sink.sample("gatewayz_provider_last_probe_timestamp_seconds", slug, view.last_probe_at)
+    for phase, seconds in view.phases.items():
+        sink.sample("gatewayz_provider_probe_phase_seconds", (view.slug, phase), seconds)
+    if view.models_listed is not None:
+        sink.sample("gatewayz_provider_models_listed", slug, view.models_listed)
+    sink.sample("gatewayz_provider_rate_limit_backoff_seconds", slug, view.backoff)
+    for model, uptime in view.model_uptime.items():
+        if uptime is not None:
+            sink.sample("gatewayz_model_uptime_24h", (view.slug, model), uptime)
+
+
+def _emit_score(sink: Sink, view: ProviderView) -> None:
+    if view.score is None:
+        return
+    sink.sample("gatewayz_provider_health_score", (view.slug,), view.score.value)
+    for name in SCORE_COMPONENTS:
+        value = getattr(view.score, name)
+        if value is not None:
+            sink.sample("gatewayz_provider_health_score_component", (view.slug, name), value)
+
+
+def emit_exporter(sink: Sink, snapshot: Snapshot) -> None:
+    """Emit the exporter's own samples, and the Redis source's when it is configured."""
+    sink.sample("provider_exporter_build_info", (__version__, platform.python_version()), 1)
+    sink.histogram("provider_exporter_probe_lag_seconds", (), snapshot.stats.probe_lag, LAG_BUCKETS)
+    for state, count in snapshot.count_states().items():
+        sink.sample("provider_exporter_providers", (state,), count)
+    sink.sample("provider_exporter_probes_in_flight", (), snapshot.stats.in_flight)
+    sink.sample("provider_exporter_ready", (), 1 if snapshot.ready else 0)
+    if snapshot.redis is not None:
+        _emit_redis(sink, snapshot.redis)
+
+
+def _emit_redis(sink: Sink, view: RedisView) -> None:
+    """Emit the backend's Redis; what could not be read is left out, never zeroed."""
+    sink.sample("provider_exporter_redis_up", (), 1 if view.up else 0)
+    if view.poll_duration is not None:
+        sink.sample("provider_exporter_redis_poll_duration_seconds", (), view.poll_duration)
+    if view.last_success is not None:
+        sink.sample("provider_exporter_redis_last_success_timestamp_seconds", (), view.last_success)
+    if view.up:
+        sink.sample("provider_exporter_redis_keys_read", (), view.keys_read)
+    for pattern, count in view.parse_errors.items():
+        sink.sample("provider_exporter_redis_parse_errors", (pattern,), count)
+    for slug, state in view.breakers.items():
+        for candidate in BREAKER_STATES:
+            current = 1 if candidate == state else 0
+            sink.sample("gatewayz_circuit_breaker_state", (slug, candidate), current)
+    for slug, traffic in view.traffic.items():
+        _emit_traffic(sink, slug, traffic)
+    for slug, status in view.backend_status.items():
+        for candidate in BACKEND_STATUSES:
+            current = 1 if candidate == status else 0
+            sink.sample("gatewayz_backend_provider_status", (slug, candidate), current)
+    for slug, counts in view.backend_models.items():
+        for status, count in counts.items():
+            sink.sample("gatewayz_backend_models", (slug, status), count)
+
+
+def _emit_traffic(sink: Sink, slug: str, traffic: Traffic) -> None:
+    if traffic.requests is not None:
+        sink.sample("gatewayz_gateway_requests_last_hour", (slug,), traffic.requests)
+    if traffic.failures is not None:
+        sink.sample("gatewayz_gateway_failed_requests_last_hour", (slug,), traffic.failures)
+    for q, seconds in traffic.latency.items():
+        sink.sample("gatewayz_gateway_latency_seconds", (slug, repr(q)), seconds)
