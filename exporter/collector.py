@@ -24,7 +24,13 @@ from exporter.families import (
 )
 from exporter.snapshot import Histogram, Snapshot
 
-__all__ = ["PROCESS_FAMILIES", "SnapshotCollector", "family_names", "make_registry"]
+__all__ = [
+    "PROCESS_FAMILIES",
+    "SnapshotCollector",
+    "family_names",
+    "make_process_registry",
+    "make_registry",
+]
 
 _METRIC_TYPES = {
     "gauge": GaugeMetricFamily,
@@ -87,11 +93,17 @@ class SnapshotCollector(Collector):
         return iter(sink.families.values())
 
 
-def make_registry(get_snapshot: Callable[[], Snapshot], *extra: Collector) -> CollectorRegistry:
-    """Return a registry serving the snapshot plus the process' own CPU, memory and fds."""
+def make_process_registry(*extra: Collector) -> CollectorRegistry:
+    """Return a registry of the process' own CPU, memory and fds, plus `extra` collectors."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(SnapshotCollector(get_snapshot))
     ProcessCollector(registry=registry)
     for collector in extra:
         registry.register(collector)
+    return registry
+
+
+def make_registry(get_snapshot: Callable[[], Snapshot], *extra: Collector) -> CollectorRegistry:
+    """Return a registry serving the snapshot plus the process registry's collectors."""
+    registry = make_process_registry(*extra)
+    registry.register(SnapshotCollector(get_snapshot))
     return registry

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 
 from exporter.catalog import normalise_slug
 from exporter.clock import Clock
-from exporter.collector import make_registry
+from exporter.collector import make_process_registry, make_registry
+from exporter.exposition import TextRenderer
 from exporter.history import HistoryStore
 from exporter.logs import configure_logging
 from exporter.loki import LokiCollector, LokiShipper
@@ -107,6 +108,7 @@ async def serve(
         lambda: monitor.snapshot,
         make_registry(lambda: monitor.snapshot, *collectors),
         token.get_secret_value() if token else None,
+        text=TextRenderer(lambda: monitor.snapshot, make_process_registry(*collectors)),
     )
     runner = await _start_web(app, settings)
     log.info(

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 
 from exporter.api import add_api_routes
+from exporter.exposition import TextRenderer
 from exporter.openapi import API_PREFIX
 from exporter.snapshot import Snapshot
 from exporter.status_page import add_page_route, unauthorized_page
@@ -26,11 +27,15 @@ def make_app(
     get_snapshot: Callable[[], Snapshot],
     registry: CollectorRegistry,
     token: str | None = None,
+    text: TextRenderer | None = None,
 ) -> web.Application:
-    """Return the exporter's web application."""
+    """Return the exporter's web application.
+
+    `registry` renders OpenMetrics (and the text format when no fast `text` renderer is given).
+    """
     middlewares: list[Middleware] = [_bearer_auth(token)] if token else []
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
-    renderer = MetricsRenderer(registry)
+    renderer = MetricsRenderer(registry, text)
     app.on_cleanup.append(renderer.aclose)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -66,8 +71,9 @@ class MetricsRenderer:
     instead of queueing another: at most one render per format at a time, whatever the load.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, text: TextRenderer | None = None) -> None:
         self._registry = registry
+        self._text = text
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-metrics")
         self._in_flight: dict[str, asyncio.Future[bytes]] = {}
 
@@ -77,7 +83,10 @@ class MetricsRenderer:
         future = self._in_flight.get(content_type)
         if future is None:
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool, encoder, self._registry)
+            if self._text is not None and encoder is generate_latest:  # the text format
+                future = loop.run_in_executor(self._pool, self._text.render)
+            else:
+                future = loop.run_in_executor(self._pool, encoder, self._registry)
             self._in_flight[content_type] = future
             future.add_done_callback(lambda _: self._in_flight.pop(content_type, None))
         # shield: a scraper that goes away must not cancel the render others wait for
