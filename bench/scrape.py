@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -17,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.report import percentile
 from exporter.catalog import AuthStyle, ProviderSpec
-from exporter.collector import PROCESS_FAMILIES, make_registry
+from exporter.collector import PROCESS_FAMILIES, make_process_registry
+from exporter.exposition import TextRenderer
 from exporter.model_lists import ModelList
 from exporter.monitor import Monitor
 from exporter.outcomes import Outcome
@@ -69,13 +71,16 @@ def make_monitor(providers: int, models: int, now: float) -> Monitor:
     return monitor
 
 
-def time_renders(registry: CollectorRegistry, renders: int) -> Render:
-    """Render `registry` `renders` times; return p50/p99 and the size of the last render."""
+def time_renders(
+    render: Callable[[], bytes], renders: int, between: Callable[[], object] = lambda: None
+) -> Render:
+    """Call `render` `renders` times (`between` untimed before each); return p50/p99 and size."""
     times, cpu = [], []
     body = b""
     for _ in range(renders):
+        between()
         start, start_cpu = time.perf_counter(), time.process_time()
-        body = generate_latest(registry)
+        body = render()
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
@@ -119,10 +124,17 @@ def _mirror(registry: CollectorRegistry, family: object) -> None:
         (gauge.labels(**sample.labels) if labels else gauge).set(sample.value)
 
 
-def run_scrape(providers: int, models: int, renders: int) -> tuple[Render, Render]:
-    """Return the exporter's render figures and the reference's, for one size."""
-    monitor = make_monitor(providers, models, time.time() - 60)
-    registry = make_registry(lambda: monitor.snapshot)
-    ours = time_renders(registry, renders)
-    reference = reference_registry(generate_latest(registry).decode())
-    return ours, time_renders(reference, renders)
+def run_scrape(providers: int, models: int, renders: int) -> tuple[Render, Render, Render]:
+    """Return the exporter's figures (every view new, views unchanged) and the reference's.
+
+    The exporter's text is what /metrics serves: `exporter.exposition.TextRenderer`, which
+    reuses a provider's lines until its view changes. Between scrapes 15 s apart every
+    provider has been probed, so the realistic case rebuilds every view before each render.
+    """
+    now = time.time() - 60
+    monitor = make_monitor(providers, models, now)
+    text = TextRenderer(lambda: monitor.snapshot, make_process_registry())
+    fresh = time_renders(text.render, renders, lambda: monitor.refresh(time.time()))
+    cached = time_renders(text.render, renders)
+    reference = reference_registry(text.render().decode())
+    return fresh, cached, time_renders(lambda: generate_latest(reference), renders)
