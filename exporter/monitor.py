@@ -34,8 +34,9 @@ from exporter.snapshot import (
     Snapshot,
 )
 from exporter.targets import Target
-from exporter.windows import ProviderWindows, Ring, UptimeRing
+from exporter.windows import ProviderWindows, Ring, RingCopy, UptimeRing
 
+VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough to rebuild it
 # Breaker state -> factor applied to the health score (an open breaker means the gateway is
 # refusing traffic to the provider right now).
 BREAKER_FACTORS = {"closed": 1.0, "half_open": 0.75, "open": 0.5}
@@ -110,6 +111,12 @@ class _Track:
                 ring.record(now, listed)
 
 
+def _hour_copy(windows: ProviderWindows, now: float) -> RingCopy:
+    ring = windows.rings["1h"]
+    ring.totals(now)  # slide to `now` first
+    return ring.copy()
+
+
 def _dump(ring: Ring, now: float) -> list[list[Any]]:
     return [[start, list(counts)] for start, counts in ring.slots(now) if any(counts)]
 
@@ -131,11 +138,34 @@ class Monitor:
         self._in_flight = 0
         self._redis: RedisView | None = None
         self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
+        self._built = dict.fromkeys(self._tracks, now)
+        self._dirty: set[str] = set()
+        self._latest = now  # the latest `now` any call passed in
         self._snapshot = self._publish()
 
     @property
+    def published(self) -> Snapshot:
+        """Return the snapshot published last, as it is (safe to read from any thread)."""
+        return self._snapshot
+
+    @property
     def snapshot(self) -> Snapshot:
-        """Return the latest immutable snapshot."""
+        """Publish as of the latest time the monitor was told of, and return the snapshot."""
+        return self.publish(self._latest)
+
+    def publish(self, now: float) -> Snapshot:
+        """Rebuild the views that changed or aged, publish and return a new snapshot.
+
+        Views are built when read, not after every probe: a probe only counts. A view is rebuilt
+        when its provider was probed since, or when it is older than `VIEW_MAX_AGE` (windows slide).
+        """
+        self._latest = max(self._latest, now)
+        for slug, track in self._tracks.items():
+            if slug in self._dirty or now - self._built[slug] >= VIEW_MAX_AGE:
+                self._views[slug] = self._view(track, now)
+                self._built[slug] = now
+        self._dirty.clear()
+        self._snapshot = self._publish()
         return self._snapshot
 
     @property
@@ -157,8 +187,8 @@ class Monitor:
         evidence = self._evidence(track, now)
         old = track.health
         track.health = step(old, judged, result.outcome.value, evidence, self._rules, now)
-        self._views[result.slug] = self._view(track, now)
-        self._snapshot = self._publish()
+        self._dirty.add(result.slug)
+        self._latest = max(self._latest, now)
         if track.health.state is old.state:
             return None
         track.state_changes += 1
@@ -188,7 +218,7 @@ class Monitor:
                 transitions.append(
                     Transition(slug, old.state, track.health.state, track.health.reason, now)
                 )
-        self.refresh(now)
+        self._dirty.update(self._tracks)  # breaker and traffic show in every view
         return transitions
 
     def history_records(self, now: float) -> dict[str, Record]:
@@ -218,10 +248,9 @@ class Monitor:
         self.refresh(now)
 
     def refresh(self, now: float) -> Snapshot:
-        """Rebuild every view as of `now` (windows slide even without probes) and publish."""
-        self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
-        self._snapshot = self._publish()
-        return self._snapshot
+        """Rebuild every view as of `now` and publish."""
+        self._dirty.update(self._tracks)
+        return self.publish(now)
 
     def _evidence(self, track: _Track, now: float) -> Evidence:
         (p50,) = track.windows.latency_quantiles(now, (0.5,))
@@ -286,7 +315,7 @@ class Monitor:
             models_sample=track.models_sample,
             model_uptime={m: ring.uptime(now) for m, ring in track.uptime.items()},
             backoff=track.backoff,
-            minutes=tuple(windows.minute_series(now)),
+            hour=_hour_copy(windows, now),
             breaker=breaker,
             traffic=traffic,
         )

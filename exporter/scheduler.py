@@ -51,7 +51,6 @@ class Scheduler:
         async with asyncio.TaskGroup() as group:
             for target in self._targets:
                 group.create_task(self._loop(target), name=f"probe:{target.slug}")
-            group.create_task(self._refresh(), name="refresh")
 
     async def _loop(self, target: Target) -> None:
         loop = asyncio.get_running_loop()
@@ -100,9 +99,3 @@ class Scheduler:
     def _count_in_flight(self, delta: int) -> None:
         self._in_flight += delta
         self._monitor.set_in_flight(self._in_flight)
-
-    async def _refresh(self) -> None:
-        """Republish every view once per interval, so windows slide even for quiet providers."""
-        while True:
-            await asyncio.sleep(self._interval)
-            self._monitor.refresh(self._now())

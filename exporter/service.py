@@ -104,11 +104,12 @@ async def serve(
     monitor = Monitor(targets, Rules.from_settings(settings), models, clock.now())
     token = settings.metrics_auth_token
     collectors = [LokiCollector(shipper)] if shipper else []
+    # Handlers publish a fresh snapshot on the event loop; the render thread reads the last one.
     app = make_app(
-        lambda: monitor.snapshot,
-        make_registry(lambda: monitor.snapshot, *collectors),
+        lambda: monitor.publish(clock.now()),
+        make_registry(lambda: monitor.published, *collectors),
         token.get_secret_value() if token else None,
-        text=TextRenderer(lambda: monitor.snapshot, make_process_registry(*collectors)),
+        text=TextRenderer(lambda: monitor.published, make_process_registry(*collectors)),
     )
     runner = await _start_web(app, settings)
     log.info(

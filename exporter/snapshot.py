@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from exporter.outcomes import Outcome
 from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import Score, State
+from exporter.windows import RingCopy, minute_series
 
 # Buckets of `provider_response_time_seconds` (upper bounds, seconds; +Inf implied).
 LATENCY_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -63,9 +64,14 @@ class ProviderView:
     models_sample: tuple[str, ...] = ()
     model_uptime: Mapping[str, float | None] = field(default_factory=dict)
     backoff: float = 0.0
-    minutes: tuple[tuple[int, float | None, float | None], ...] = ()
+    hour: RingCopy | None = None  # the 1 h ring's per-minute slots, read only by the API/page
     breaker: str | None = None
     traffic: Traffic | None = None
+
+    @property
+    def minutes(self) -> list[tuple[int, float | None, float | None]]:
+        """Return (minute start, availability, mean latency) for each minute of the last hour."""
+        return minute_series(self.hour) if self.hour is not None else []
 
     @property
     def available(self) -> int | None:

@@ -39,6 +39,7 @@ def make_app(
     app.on_cleanup.append(renderer.aclose)
 
     async def metrics(request: web.Request) -> web.Response:
+        get_snapshot()  # publish the current snapshot here, on the loop; the render thread reads it
         body, content_type = await renderer.render(request.headers.get("Accept", ""))
         response = web.Response(body=body, headers={"Content-Type": content_type})
         response.enable_compression()  # gzip/deflate only when the client asks for it

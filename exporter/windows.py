@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,23 +25,26 @@ DOWN_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdic
 
 
 class Ring:
-    """Counts in fixed-width time slots; running totals make a window's sum O(columns)."""
+    """Counts in fixed-width time slots; running totals make a window's sum O(columns).
 
-    __slots__ = ("_columns", "_data", "_head", "_ids", "_slots", "_totals", "width")
+    Position `p` of the ring always holds slot `head - ((head - p) mod slots)`: no slot numbers are
+    stored, and positions the ring never reached are zeros, which count as nothing.
+    """
 
-    def __init__(self, width: int, slots: int, columns: int) -> None:
+    __slots__ = ("_columns", "_data", "_head", "_slots", "_totals", "width")
+
+    def __init__(self, width: int, slots: int, columns: int, typecode: str = "q") -> None:
         self.width = width
         self._slots = slots
         self._columns = columns
-        self._data = array("q", bytes(8 * slots * columns))
-        self._ids = [-1] * slots  # the absolute slot number each position holds
-        self._totals = array("q", bytes(8 * columns))
+        self._data = array(typecode, [0]) * (slots * columns)
+        self._totals = array("q", [0]) * columns
         self._head = -1
 
     def add(self, now: float, column: int, amount: int = 1) -> None:
         """Add `amount` to `column` of the slot holding `now`."""
-        slot = self._advance(now)
-        self._data[(slot % self._slots) * self._columns + column] += amount
+        offset = (self._advance(now) % self._slots) * self._columns
+        self._data[offset + column] += amount
         self._totals[column] += amount
 
     def totals(self, now: float) -> Sequence[int]:
@@ -51,47 +55,82 @@ class Ring:
     def slots(self, now: float) -> Iterator[tuple[int, Sequence[int]]]:
         """Yield (slot start unix time, counts) for every slot in the window, oldest first."""
         self._advance(now)
-        for slot in range(self._head - self._slots + 1, self._head + 1):
-            position = slot % self._slots
-            if self._ids[position] == slot:
-                offset = position * self._columns
-                yield slot * self.width, self._data[offset : offset + self._columns]
+        return _slots(self.copy())
+
+    def copy(self) -> RingCopy:
+        """Return an immutable copy of the slots, for reading later."""
+        return RingCopy(
+            self._head,
+            self.width,
+            self._slots,
+            self._columns,
+            self._data.tobytes(),
+            self._data.typecode,
+        )
 
     def load(self, slot_start: float, counts: Sequence[int]) -> None:
         """Add a slot's counts back (history restored from storage); old slots are ignored."""
-        for column, amount in enumerate(counts[: self._columns]):
-            if amount:
-                self._add_at(int(slot_start // self.width), column, amount)
-
-    def _add_at(self, slot: int, column: int, amount: int) -> None:
+        slot = int(slot_start // self.width)
         if slot > self._head:
             self._advance(slot * self.width)
         if slot <= self._head - self._slots:
             return
-        position = slot % self._slots
-        if self._ids[position] != slot:
-            return
-        self._data[position * self._columns + column] += amount
-        self._totals[column] += amount
+        offset = (slot % self._slots) * self._columns
+        for column, amount in enumerate(counts[: self._columns]):
+            self._data[offset + column] += amount
+            self._totals[column] += amount
 
     def _advance(self, now: float) -> int:
         slot = int(now // self.width)
         if slot <= self._head:
             return self._head  # time did not move forward: count in the newest slot
-        first = max(self._head + 1, slot - self._slots + 1)
-        for fresh in range(first, slot + 1):
-            self._clear(fresh % self._slots)
-            self._ids[fresh % self._slots] = fresh
+        for fresh in range(max(self._head + 1, slot - self._slots + 1), slot + 1):
+            self._clear((fresh % self._slots) * self._columns)
         self._head = slot
         return slot
 
-    def _clear(self, position: int) -> None:
-        offset = position * self._columns
+    def _clear(self, offset: int) -> None:
+        data, totals = self._data, self._totals
         for column in range(self._columns):
-            amount = self._data[offset + column]
+            amount = data[offset + column]
             if amount:
-                self._totals[column] -= amount
-                self._data[offset + column] = 0
+                totals[column] -= amount
+                data[offset + column] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RingCopy:
+    """A ring's slots at one moment: cheap to take (one memory copy), read only when needed."""
+
+    head: int
+    width: int
+    slots: int
+    columns: int
+    data: bytes
+    typecode: str
+
+
+def _slots(copy: RingCopy) -> Iterator[tuple[int, Sequence[int]]]:
+    if copy.head < 0:
+        return
+    data = array(copy.typecode)
+    data.frombytes(copy.data)
+    for slot in range(copy.head - copy.slots + 1, copy.head + 1):
+        offset = (slot % copy.slots) * copy.columns
+        yield slot * copy.width, data[offset : offset + copy.columns]
+
+
+def minute_series(hour: RingCopy) -> list[tuple[int, float | None, float | None]]:
+    """Return (minute start, availability, mean latency) per slot of a copy of the 1 h ring."""
+    series = []
+    for start, counts in _slots(hour):
+        up = sum(counts[i] for i in UP_COLUMNS)
+        down = sum(counts[i] for i in DOWN_COLUMNS)
+        n = counts[LATENCY_COUNT]
+        availability = up / (up + down) if up + down else None
+        latency = counts[LATENCY_SUM] / n / 1000 if n else None
+        series.append((start, availability, latency))
+    return series
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +155,36 @@ class WindowCounts:
         return self.down / checks if checks else None
 
 
+class RecentLatencies:
+    """Latencies of successful probes over the last 5 minutes, kept sorted for quantiles."""
+
+    __slots__ = ("_by_time", "_sorted")
+
+    def __init__(self) -> None:
+        self._by_time: deque[tuple[float, float]] = deque()
+        self._sorted: list[float] = []
+
+    def add(self, now: float, latency: float) -> None:
+        self._expire(now)
+        if len(self._by_time) >= RECENT_LATENCY_CAP:
+            self._drop_oldest()
+        self._by_time.append((now, latency))
+        insort(self._sorted, latency)
+
+    def quantiles(self, now: float, quantiles: Sequence[float]) -> list[float | None]:
+        self._expire(now)
+        return [quantile(self._sorted, q) for q in quantiles]
+
+    def _expire(self, now: float) -> None:
+        horizon = now - RECENT_LATENCY_SECONDS
+        while self._by_time and self._by_time[0][0] < horizon:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, latency = self._by_time.popleft()
+        del self._sorted[bisect_left(self._sorted, latency)]
+
+
 class ProviderWindows:
     """One provider's outcome counts over every window, plus recent latencies for quantiles."""
 
@@ -123,7 +192,7 @@ class ProviderWindows:
 
     def __init__(self) -> None:
         self.rings = {name: Ring(width, slots, COLUMNS) for name, width, slots in WINDOWS}
-        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_LATENCY_CAP)
+        self._recent = RecentLatencies()
 
     def record(self, now: float, outcome: Outcome, latency: float | None) -> None:
         """Count one probe at `now`; `latency` only when the probe got an HTTP response."""
@@ -135,7 +204,7 @@ class ProviderWindows:
                 ring.add(now, LATENCY_SUM, millis)
                 ring.add(now, LATENCY_COUNT)
         if latency is not None and outcome is Outcome.OK:
-            self._recent.append((now, latency))  # quantiles describe correct answers only
+            self._recent.add(now, latency)  # quantiles describe correct answers only
 
     def counts(self, window: str, now: float) -> WindowCounts:
         """Return the counts over `window` (`5m`, `1h` or `24h`) ending at `now`."""
@@ -149,21 +218,13 @@ class ProviderWindows:
 
     def latency_quantiles(self, now: float, quantiles: Sequence[float]) -> list[float | None]:
         """Return quantiles of successful probes' latency over 5 minutes (None without any)."""
-        horizon = now - RECENT_LATENCY_SECONDS
-        samples = sorted(latency for at, latency in self._recent if at >= horizon)
-        return [quantile(samples, q) for q in quantiles]
+        return self._recent.quantiles(now, quantiles)
 
     def minute_series(self, now: float) -> list[tuple[int, float | None, float | None]]:
         """Return (minute start, availability, mean latency) per minute of the last hour."""
-        series = []
-        for start, counts in self.rings["1h"].slots(now):
-            up = sum(counts[i] for i in UP_COLUMNS)
-            down = sum(counts[i] for i in DOWN_COLUMNS)
-            n = counts[LATENCY_COUNT]
-            availability = up / (up + down) if up + down else None
-            latency = counts[LATENCY_SUM] / n / 1000 if n else None
-            series.append((start, availability, latency))
-        return series
+        ring = self.rings["1h"]
+        ring.totals(now)  # slide to `now`
+        return minute_series(ring.copy())
 
 
 def quantile(samples: Sequence[float], q: float) -> float | None:
@@ -176,14 +237,19 @@ def quantile(samples: Sequence[float], q: float) -> float | None:
     return samples[low] + (samples[high] - samples[low]) * (rank - low)
 
 
+# Watched models are many (up to providers × MODELS): their 24 h rings use 15-minute slots and
+# 32-bit counts, a tenth of the memory of a provider's 5-minute, 64-bit 24 h ring.
+MODEL_SLOT_SECONDS = 900
+MODEL_SLOTS = 96
+
+
 class UptimeRing:
     """24 h of (checks, up-and-listed) counts for one watched model."""
 
     __slots__ = ("_ring",)
 
     def __init__(self) -> None:
-        _, width, slots = WINDOWS[-1]
-        self._ring = Ring(width, slots, 2)
+        self._ring = Ring(MODEL_SLOT_SECONDS, MODEL_SLOTS, 2, typecode="i")
 
     @property
     def ring(self) -> Ring:

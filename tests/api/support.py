@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import test_utils
 from prometheus_client import CollectorRegistry
 
-from exporter.outcomes import OUTCOMES, Outcome
+from exporter.outcomes import OUTCOME_INDEX, OUTCOMES, Outcome
 from exporter.scoring import Score, State
 from exporter.snapshot import (
     LAG_BUCKETS,
@@ -22,6 +22,7 @@ from exporter.snapshot import (
     Snapshot,
 )
 from exporter.web import make_app
+from exporter.windows import COLUMNS, LATENCY_COUNT, LATENCY_SUM, Ring, RingCopy
 from tests.support.process import ExporterProcess
 
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z
@@ -30,13 +31,22 @@ EMPTY_LATENCY = Histogram((0,) * (len(LATENCY_BUCKETS) + 1), 0.0, 0)
 NO_PROBES = dict.fromkeys(OUTCOMES, 0)
 
 
-def minutes(availability: float | None, latency: float | None) -> tuple[Any, ...]:
-    """Return an hour of per-minute points: no data for the first 50 minutes, then `values`."""
-    start = int(NOW // 60 * 60) - 59 * 60
-    return tuple(
-        (start + 60 * i, None, None) if i < 50 else (start + 60 * i, availability, latency)
-        for i in range(60)
-    )
+def minutes(availability: float | None, latency: float | None) -> RingCopy:
+    """Return an hour ring: no data for the first 50 minutes, then 10 probes a minute at
+    `availability` (ok vs 5xx) and `latency` (None: no probe at all)."""
+    ring = Ring(60, 60, COLUMNS)
+    ring.totals(NOW)  # the hour ends now
+    if availability is None:
+        return ring.copy()
+    counts = [0] * COLUMNS
+    counts[OUTCOME_INDEX[Outcome.OK]] = round(10 * availability)
+    counts[OUTCOME_INDEX[Outcome.HTTP_5XX]] = 10 - round(10 * availability)
+    if latency is not None:
+        counts[LATENCY_SUM] = round(10 * latency * 1000)
+        counts[LATENCY_COUNT] = 10
+    for minute in range(10):
+        ring.load(NOW - 60 * minute, counts)
+    return ring.copy()
 
 
 def healthy() -> ProviderView:
@@ -63,7 +73,7 @@ def healthy() -> ProviderView:
         last_failure_at=NOW - 3000,
         models_listed=120,
         model_uptime={"gpt-4o": 1.0, "gpt-5": 0.0, "o3": None, "<img src=x>": None},
-        minutes=minutes(1.0, 0.2),
+        hour=minutes(1.0, 0.2),
         breaker="closed",
     )
 
@@ -90,7 +100,7 @@ def down() -> ProviderView:
         last_status=503,
         last_failure=Outcome.HTTP_5XX,
         last_failure_at=NOW - 2,
-        minutes=minutes(0.0, 0.05),
+        hour=minutes(0.0, 0.05),
     )
 
 
@@ -111,7 +121,7 @@ def unconfigured() -> ProviderView:
         checks_up=0,
         checks_down=0,
         response_time=EMPTY_LATENCY,
-        minutes=minutes(None, None),
+        hour=minutes(None, None),
     )
 
 

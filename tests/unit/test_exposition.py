@@ -48,6 +48,7 @@ def monitor() -> Monitor:
         backend_models={"ok": {"healthy": 3, "unhealthy": 1}},
     )
     found.set_redis(view, T0 + 11)
+    found.publish(T0 + 11)
     return found
 
 
@@ -67,9 +68,9 @@ def test_fast_text_equals_the_collector() -> None:
     """Every family and sample of the fast renderer matches prometheus_client's, odd labels too."""
     mon = monitor()
     reference = CollectorRegistry()
-    reference.register(SnapshotCollector(lambda: mon.snapshot))
+    reference.register(SnapshotCollector(lambda: mon.published))
     expected = generate_latest(reference).decode()
-    fast = TextRenderer(lambda: mon.snapshot, CollectorRegistry()).render().decode()
+    fast = TextRenderer(lambda: mon.published, CollectorRegistry()).render().decode()
     assert samples(fast) == samples(expected)
     assert families(fast) == families(expected)
     assert any(dict(labels).get("model") == ODD_MODEL for _, labels, _ in samples(fast))
@@ -78,10 +79,13 @@ def test_fast_text_equals_the_collector() -> None:
 def test_cache_follows_the_snapshot() -> None:
     """A provider's lines are rebuilt when its view changes, and dropped when it goes away."""
     mon = monitor()
-    renderer = TextRenderer(lambda: mon.snapshot, CollectorRegistry())
+    renderer = TextRenderer(lambda: mon.published, CollectorRegistry())
     before = samples(renderer.render().decode())
     mon.record(ProbeResult("bad", Outcome.OK, T0 + 20, 0.05, 200), T0 + 20)
+    unpublished = samples(renderer.render().decode())
+    mon.publish(T0 + 20)
     after = samples(renderer.render().decode())
+    assert unpublished == before  # a probe counts; the views change when published
     probes = ("gatewayz_provider_probes_total", (("outcome", "ok"), ("provider", "bad")))
     assert (*probes, 0.0) in before
     assert (*probes, 1.0) in after
