@@ -15,12 +15,11 @@ import json
 import sys
 import time
 
-from prometheus_client import generate_latest
-
 from bench.procstat import rss_bytes
 from exporter.catalog import AuthStyle, ProviderSpec
 from exporter.clock import Clock
-from exporter.collector import make_registry
+from exporter.collector import make_process_registry
+from exporter.exposition import TextRenderer
 from exporter.model_lists import ModelList
 from exporter.monitor import Monitor
 from exporter.outcomes import Outcome
@@ -66,8 +65,14 @@ async def run(
     clock = Clock()
     monitor = Monitor(targets, Rules(), {t.slug: names for t in targets}, clock.now() - seconds)
     prefill(monitor, targets, names, seconds, clock.now())
-    registry = make_registry(lambda: monitor.snapshot)
-    generate_latest(registry)
+    # Render as /metrics does: publish on the loop's thread, then the fast text renderer.
+    text = TextRenderer(lambda: monitor.published, make_process_registry())
+
+    def scrape() -> None:
+        monitor.publish(clock.now())
+        text.render()
+
+    scrape()
     gc.collect()
     prefilled = rss_bytes("self")
     samples: list[list[float]] = []
@@ -88,7 +93,7 @@ async def run(
         next_scrape = start
         while (elapsed := time.monotonic() - start) < run_for:
             if time.monotonic() >= next_scrape:
-                generate_latest(registry)  # a Prometheus scrape, every 15 s
+                scrape()  # a Prometheus scrape, every 15 s
                 next_scrape += 15
             samples.append([elapsed, rss_bytes("self")])
             await asyncio.sleep(step)

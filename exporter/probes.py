@@ -10,17 +10,24 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Protocol
 
 import aiohttp
 
 from exporter import __version__
 from exporter.catalog import AuthStyle
+from exporter.errors import TokenError
 from exporter.model_lists import BadBodyError, ModelList, parse_model_list
 from exporter.outcomes import Outcome
 from exporter.targets import GoogleAccount, Target
-from exporter.vertex_auth import GoogleTokenSource, TokenError
 
 USER_AGENT = f"gatewayz-provider-exporter/{__version__}"
+
+
+class TokenSource(Protocol):
+    async def token(self) -> str: ...
+
+
 READ_CHUNK = 65_536
 MAX_REDIRECTS = 5
 
@@ -80,7 +87,7 @@ class Prober:
         self._max_body = max_body_bytes
         self._model_cap = model_cap
         self._watch = watch
-        self._tokens: dict[str, GoogleTokenSource] = {}
+        self._tokens: dict[str, TokenSource] = {}
 
     async def probe(self, target: Target) -> ProbeResult:
         """Probe `target` once and classify what happened."""
@@ -132,6 +139,9 @@ class Prober:
     async def _google_token(self, slug: str, account: GoogleAccount) -> str:
         source = self._tokens.get(slug)
         if source is None:
+            # google-auth and requests cost ~30 MB of memory: loaded only when Vertex is watched
+            from exporter.vertex_auth import GoogleTokenSource
+
             source = self._tokens[slug] = GoogleTokenSource(account, self._timeout)
         return await source.token()
 

@@ -9,17 +9,10 @@ import google.auth.transport.requests
 import requests
 from google.oauth2 import service_account
 
+from exporter.errors import TokenError
 from exporter.targets import GoogleAccount
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-
-
-class TokenError(Exception):
-    """No token could be minted; `rejected` tells a refused account from an unreachable server."""
-
-    def __init__(self, rejected: bool) -> None:
-        super().__init__("token refused" if rejected else "token server unreachable")
-        self.rejected = rejected
 
 
 class GoogleTokenSource:
