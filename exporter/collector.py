@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -18,6 +18,7 @@ from prometheus_client.samples import Exemplar as PromExemplar
 from exporter.families import (
     FAMILIES,
     PROCESS_FAMILIES,
+    Row,
     emit_exporter,
     emit_provider,
     family_names,
@@ -50,11 +51,16 @@ class _MetricSink:
     def __init__(self) -> None:
         self.families = _families()
 
-    def sample(self, family: str, labels: Sequence[str], value: float) -> None:
+    def sample(self, family: str, labels: tuple[str, ...], value: float) -> None:
         self.families[family].add_metric(list(labels), value)
 
+    def samples(self, family: str, rows: Iterable[Row]) -> None:
+        metric = self.families[family]
+        for labels, value in rows:
+            metric.add_metric(list(labels), value)
+
     def histogram(
-        self, family: str, labels: Sequence[str], histogram: Histogram, bounds: Sequence[float]
+        self, family: str, labels: tuple[str, ...], histogram: Histogram, bounds: Sequence[float]
     ) -> None:
         exemplars = histogram.exemplars or (None,) * len(histogram.buckets)
         cumulative = 0

@@ -7,7 +7,7 @@ fast text exposition (`exposition.py`), so the two can never disagree.
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -180,21 +180,28 @@ def family_names() -> list[str]:
     return names
 
 
+Row = tuple[tuple[str, ...], float]  # label values, sample value
+
+
 class Sink(Protocol):
     """Where samples go: prometheus_client Metric objects, or exposition text."""
 
-    def sample(self, family: str, labels: Sequence[str], value: float) -> None: ...
+    def sample(self, family: str, labels: tuple[str, ...], value: float) -> None: ...
+
+    def samples(self, family: str, rows: Iterable[Row]) -> None: ...
 
     def histogram(
-        self, family: str, labels: Sequence[str], histogram: Histogram, bounds: Sequence[float]
+        self, family: str, labels: tuple[str, ...], histogram: Histogram, bounds: Sequence[float]
     ) -> None: ...
 
 
 def emit_provider(sink: Sink, view: ProviderView) -> None:
     """Emit one provider's samples; what is not known is left out, never made up."""
     slug = (view.slug,)
-    for state in STATES:
-        sink.sample("gatewayz_provider_status", (view.slug, state), 1 if state is view.state else 0)
+    sink.samples(
+        "gatewayz_provider_status",
+        (((view.slug, state), 1 if state is view.state else 0) for state in STATES),
+    )
     sink.sample("gatewayz_provider_state_since_timestamp_seconds", slug, view.since)
     sink.sample("gatewayz_provider_state_changes", slug, view.state_changes)
     if not view.configured:
@@ -205,8 +212,10 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
         sink.sample("provider_error_rate", slug, view.error_rate)
     sink.histogram("provider_response_time_seconds", slug, view.response_time, LATENCY_BUCKETS)
     _emit_score(sink, view)
-    for outcome in OUTCOMES:
-        sink.sample("gatewayz_provider_probes", (view.slug, outcome), view.probes[outcome])
+    sink.samples(
+        "gatewayz_provider_probes",
+        (((view.slug, outcome), view.probes[outcome]) for outcome in OUTCOMES),
+    )
     sink.sample("gatewayz_provider_checks", (view.slug, "up"), view.checks_up)
     sink.sample("gatewayz_provider_checks", (view.slug, "down"), view.checks_down)
     for window in AVAILABILITY_WINDOWS:
@@ -220,9 +229,10 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
     if view.models_listed is not None:
         sink.sample("gatewayz_provider_models_listed", slug, view.models_listed)
     sink.sample("gatewayz_provider_rate_limit_backoff_seconds", slug, view.backoff)
-    for model, uptime in view.model_uptime.items():
-        if uptime is not None:
-            sink.sample("gatewayz_model_uptime_24h", (view.slug, model), uptime)
+    sink.samples(
+        "gatewayz_model_uptime_24h",
+        (((view.slug, model), up) for model, up in view.model_uptime.items() if up is not None),
+    )
 
 
 def _emit_score(sink: Sink, view: ProviderView) -> None:
