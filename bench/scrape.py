@@ -54,21 +54,26 @@ def make_monitor(providers: int, models: int, now: float) -> Monitor:
     ]
     names = tuple(f"org/model-{m}" for m in range(models))
     monitor = Monitor(targets, Rules(), {t.slug: names for t in targets}, now)
-    listed = ModelList(models, names, frozenset(names[: models - 1]), complete=True)
     for probe in range(PROBES_PER_PROVIDER):
-        at = now + probe * 15
-        for target in targets:
-            result = ProbeResult(
-                slug=target.slug,
-                outcome=Outcome.OK,
-                started=at,
-                duration=0.2,
-                status=200,
-                phases={"dns": 0.001, "connect": 0.002, "first_byte": 0.15, "transfer": 0.01},
-                models=listed,
-            )
-            monitor.record(result, at + 0.2)
+        probe_all(monitor, models, now + probe * 15)
     return monitor
+
+
+def probe_all(monitor: Monitor, models: int, at: float) -> None:
+    """Record one successful probe of every provider at `at` (all watched models but one listed)."""
+    names = tuple(f"org/model-{m}" for m in range(models))
+    listed = ModelList(models, names, frozenset(names[: models - 1]), complete=True)
+    for slug in monitor.published.providers:
+        result = ProbeResult(
+            slug=slug,
+            outcome=Outcome.OK,
+            started=at,
+            duration=0.2,
+            status=200,
+            phases={"dns": 0.001, "connect": 0.002, "first_byte": 0.15, "transfer": 0.01},
+            models=listed,
+        )
+        monitor.record(result, at + 0.2)
 
 
 def time_renders(
@@ -131,10 +136,20 @@ def run_scrape(providers: int, models: int, renders: int) -> tuple[Render, Rende
     reuses a provider's lines until its view changes. Between scrapes 15 s apart every
     provider has been probed, so the realistic case rebuilds every view before each render.
     """
-    now = time.time() - 60
+    now = time.time() - 3600
     monitor = make_monitor(providers, models, now)
-    text = TextRenderer(lambda: monitor.snapshot, make_process_registry())
-    fresh = time_renders(text.render, renders, lambda: monitor.refresh(time.time()))
-    cached = time_renders(text.render, renders)
-    reference = reference_registry(text.render().decode())
+    clock = [now + PROBES_PER_PROVIDER * 15]
+    text = TextRenderer(lambda: monitor.published, make_process_registry())
+
+    def probed() -> None:  # 15 s later: every provider has been probed once more
+        clock[0] += 15
+        probe_all(monitor, models, clock[0])
+
+    def scrape() -> bytes:  # what /metrics does: publish (builds changed views), then render
+        monitor.publish(clock[0] + 1)
+        return text.render()
+
+    fresh = time_renders(scrape, renders, probed)
+    cached = time_renders(scrape, renders)
+    reference = reference_registry(scrape().decode())
     return fresh, cached, time_renders(lambda: generate_latest(reference), renders)
