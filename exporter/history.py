@@ -13,6 +13,7 @@ log = structlog.get_logger("exporter.history")
 
 VERSION = 1
 TTL_SECONDS = 25 * 3600  # a day of history plus margin; nothing grows without bound
+MAX_COUNT = 2**31 - 1  # a slot count beyond this is corrupt (and would not fit a 32-bit ring)
 
 # {"v": 1, "rings": {window: [[slot_start, [counts...]], ...]}, "models": {model: [[start, [c]]]}}
 Record = dict[str, Any]
@@ -26,7 +27,7 @@ def decode(raw: str) -> Record | None:
     """Return a record, or None when `raw` is not one this version wrote."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("v") != VERSION:
         return None
@@ -51,9 +52,13 @@ def _slots(raw: object) -> list[tuple[float, list[int]]]:
         start, counts = item
         if not isinstance(start, int | float) or not isinstance(counts, list):
             continue
-        if all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        if all(_is_count(c) for c in counts):
             slots.append((float(start), counts))
     return slots
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT
 
 
 class HistoryStore:

@@ -136,7 +136,8 @@ class Monitor:
         self._lag = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
         self._in_flight = 0
-        self._redis: RedisView | None = None
+        self._redis: RedisView | None = None  # the last reading, as exported
+        self._known: RedisView | None = None  # the last successful reading, for decisions
         self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
         self._built = dict.fromkeys(self._tracks, now)
         self._dirty: set[str] = set()
@@ -207,8 +208,16 @@ class Monitor:
         self._tracks[slug].backoff = seconds
 
     def set_redis(self, view: RedisView, now: float) -> list[Transition]:
-        """Take a new reading of the backend's Redis; return the state changes it caused."""
+        """Take a new reading of the backend's Redis; return the state changes it caused.
+
+        A failed reading leaves the Redis series out but changes no state: decisions keep using
+        what Redis said last (a breaker we cannot read is not a closed breaker).
+        """
         self._redis = view
+        self._dirty.update(self._tracks)  # Redis shows in every view
+        if not view.up:
+            return []
+        self._known = view
         transitions = []
         for slug, track in self._tracks.items():
             old = track.health
@@ -218,7 +227,6 @@ class Monitor:
                 transitions.append(
                     Transition(slug, old.state, track.health.state, track.health.reason, now)
                 )
-        self._dirty.update(self._tracks)  # breaker and traffic show in every view
         return transitions
 
     def history_records(self, now: float) -> dict[str, Record]:
@@ -261,10 +269,10 @@ class Monitor:
         )
 
     def _passive(self, slug: str) -> tuple[str | None, Traffic | None]:
-        """Return the provider's breaker state and gateway traffic, when Redis told us."""
-        if self._redis is None:
+        """Return the provider's breaker state and gateway traffic, as Redis last told us."""
+        if self._known is None:
             return None, None
-        return self._redis.breakers.get(slug), self._redis.traffic.get(slug)
+        return self._known.breakers.get(slug), self._known.traffic.get(slug)
 
     def _error_rate(self, track: _Track, now: float) -> float | None:
         _, traffic = self._passive(track.target.slug)

@@ -30,6 +30,7 @@ def make_redis(settings: Settings) -> Redis | None:
     return Redis.from_url(
         settings.redis_url.get_secret_value(),
         decode_responses=True,
+        encoding_errors="replace",  # a value that is not UTF-8 is garbage to count, not a crash
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
@@ -65,7 +66,7 @@ class RedisPoller:
         try:
             async with asyncio.timeout(self._budget):
                 view = await self._source.poll(self._now())
-        except REDIS_ERRORS as exc:
+        except Exception as exc:  # Redis away, slow, or a reply we cannot read: never fatal
             view = self._failed(exc, time.perf_counter() - started)
         else:
             duration = time.perf_counter() - started
@@ -117,10 +118,15 @@ class HistoryKeeper:
 
     async def restore(self, slugs: list[str]) -> bool:
         """Load stored history into the windows; return whether Redis answered."""
+        if self.restored:
+            return True  # restoring twice would count every stored slot twice
         try:
             records, bad = await self._store.load(slugs)
         except REDIS_ERRORS:
             return False
+        except Exception as exc:  # garbage we did not foresee: start without history
+            log.warning("history_unreadable", error=exc.__class__.__name__)
+            records, bad = {}, 1
         self._monitor.restore_history(records, self._now())
         self.restored = True
         log.info("history_restored", providers=len(records), unreadable=bad)
@@ -132,7 +138,7 @@ class HistoryKeeper:
             return False
         try:
             await self._store.save(self._monitor.history_records(self._now()))
-        except REDIS_ERRORS as exc:
+        except Exception as exc:  # Redis away or refusing: try again next time
             log.warning("history_save_failed", error=exc.__class__.__name__)
             return False
         return True
@@ -140,7 +146,7 @@ class HistoryKeeper:
     async def run(self, slugs: list[str]) -> None:
         """Restore (retrying until Redis answers), then save every interval until cancelled."""
         delay = FIRST_RETRY
-        while not await self.restore(slugs):
+        while not self.restored and not await self.restore(slugs):
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._interval)
         while True:

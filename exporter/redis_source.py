@@ -47,8 +47,11 @@ class Traffic:
 
     @property
     def failure_ratio(self) -> float | None:
-        """Return failures / requests, or None without traffic."""
-        if not self.requests or self.failures is None:
+        """Return failures / requests, or None without traffic or without recorded failures.
+
+        The backend records only successes today: a ratio of 0 from it would be made up.
+        """
+        if not self.requests or not self.failures:
             return None
         return min(1.0, self.failures / self.requests)
 
@@ -136,8 +139,13 @@ class RedisSource:
         for key in ("health:providers", "health:models"):
             keys.append((key, "get"))
             pipe.get(key)
-        replies = await pipe.execute()
-        direct = {key: reply for (key, _), reply in zip(keys, replies, strict=True) if reply}
+        replies = await pipe.execute(raise_on_error=False)
+        direct = {}
+        for (key, _), reply in zip(keys, replies, strict=True):
+            if isinstance(reply, Exception):  # e.g. WRONGTYPE: someone else's key, not ours to read
+                self._bad(_pattern_of(key))
+            elif reply:
+                direct[key] = reply
         return direct, len(direct)
 
     async def _scan(self, pattern: str) -> list[str]:
@@ -156,9 +164,13 @@ class RedisSource:
             pipe = self._client.pipeline(transaction=False)
             for key in batch:
                 pipe.zrangebyscore(key, now - LATENCY_HORIZON, "+inf")
-            for key, members in zip(batch, await pipe.execute(), strict=True):
+            replies = await pipe.execute(raise_on_error=False)
+            for key, members in zip(batch, replies, strict=True):
                 slug = self._slug_of_latency_key(key)
                 if slug is None:
+                    continue
+                if isinstance(members, Exception):  # a `latency:` key that is not a sorted set
+                    self._bad("latency:{provider}:{model}")
                     continue
                 samples.setdefault(slug, []).extend(self._latencies(members))
         return samples
@@ -231,7 +243,7 @@ class RedisSource:
         try:
             rows = json.loads(raw)["providers"]
             assert isinstance(rows, list)
-        except (ValueError, KeyError, TypeError, AssertionError):
+        except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
             self._bad("health:providers")
             return {}
         status = {}
@@ -251,7 +263,7 @@ class RedisSource:
         try:
             rows = json.loads(raw)["models"]
             assert isinstance(rows, list)
-        except (ValueError, KeyError, TypeError, AssertionError):
+        except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
             self._bad("health:models")
             return {}
         counts: dict[str, dict[str, int]] = {}
@@ -269,6 +281,15 @@ class RedisSource:
         if pattern not in self._logged:
             self._logged.add(pattern)
             log.warning("redis_value_unparsable", pattern=pattern)
+
+
+def _pattern_of(key: str) -> str:
+    """Return the documented pattern a backend key belongs to."""
+    if key.startswith("circuit_breaker:"):
+        return "circuit_breaker:{provider}:state"
+    if key.startswith("metrics:"):
+        return "metrics:{provider}:{hour}"
+    return key  # health:providers, health:models
 
 
 def _quantiles(values: list[float]) -> dict[float, float]:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis as redis_sync
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -153,7 +154,9 @@ async def test_garbage_is_counted_logged_once_and_harmless(
     backend.r.set("circuit_breaker:groq:state", "banana")
     backend.r.hset(f"metrics:groq:{hour_key(time.time())}", mapping={"total_requests": "many"})
     backend.r.zadd("latency:groq:llama", {"fast": time.time(), "120": time.time()})
-    backend.r.set("health:providers", "{not json")
+    backend.r.set("health:providers", "[" * 100_000)  # nested deeper than a parser recurses
+    backend.r.hset("latency:groq:not-a-zset", mapping={"a": "1"})  # WRONGTYPE for ZRANGEBYSCORE
+    redis_sync.Redis(port=redis_server.port).zadd("latency:groq:binary", {b"\xff\xfe": time.time()})
     backend.r.set("health:models", json.dumps({"models": "nope"}))
     async with ExporterProcess(env(upstream, redis_server)) as exporter:
         await asyncio.sleep(3.5)
@@ -348,3 +351,42 @@ def _result(slug: str, outcome: Outcome, at: float) -> ProbeResult:
     return ProbeResult(
         slug, outcome, at, 0.1, status=200 if outcome is Outcome.OK else 503, models=models
     )
+
+
+async def test_history_is_restored_once(redis_server: RedisServer, backend: Backend) -> None:
+    """However often the keeper is asked, stored slots are counted once, not once per restore."""
+    from exporter.passive import HistoryKeeper
+
+    t0 = 1_800_000_000.0
+    first = Monitor([_target("groq")], Rules(), {}, t0)
+    for i in range(10):
+        first.record(_result("groq", Outcome.OK, t0 + i), t0 + i)
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    store = HistoryStore(client, "provider_exporter:")
+    await store.save(first.history_records(t0 + 10))
+    second = Monitor([_target("groq")], Rules(), {}, t0 + 10)
+    keeper = HistoryKeeper(store, second, 600, lambda: t0 + 10)
+    assert await keeper.restore(["groq"])
+    loop_task = asyncio.ensure_future(keeper.run(["groq"]))  # what the service runs next
+    await asyncio.sleep(0.3)
+    loop_task.cancel()
+    await asyncio.gather(loop_task, return_exceptions=True)
+    await client.aclose()
+    second.record(_result("groq", Outcome.HTTP_5XX, t0 + 11), t0 + 11)
+    assert second.publish(t0 + 11).providers["groq"].availability["24h"] == pytest.approx(10 / 11)
+
+
+def test_unreadable_redis_changes_no_state() -> None:
+    """A failed poll leaves the breaker series out but makes up no transition."""
+    from exporter.redis_source import RedisView
+
+    t0 = 1_800_000_000.0
+    monitor = Monitor([_target("groq")], Rules(), {}, t0)
+    monitor.record(_result("groq", Outcome.OK, t0), t0)
+    changes = monitor.set_redis(RedisView(up=True, breakers={"groq": "open"}), t0 + 1)
+    assert [c.new.value for c in changes] == ["degraded"]
+    assert monitor.set_redis(RedisView(up=False), t0 + 2) == []
+    snapshot = monitor.publish(t0 + 2)
+    assert snapshot.providers["groq"].state.value == "degraded"
+    assert snapshot.redis is not None
+    assert snapshot.redis.breakers == {}  # what we could not read is not exported

@@ -153,3 +153,11 @@ def test_custom_weights() -> None:
     rules = Rules(weight_availability=1.0, weight_error_rate=0.0, weight_latency=0.0)
     result = score(0.25, 0.9, 9.0, rules)
     assert result is not None and result.value == pytest.approx(0.25)
+
+
+def test_gateway_without_recorded_failures_says_nothing() -> None:
+    """The backend's zero failures (it records only successes) is no error rate at all."""
+    from exporter.redis_source import Traffic
+
+    assert Traffic(requests=10.0, failures=0.0).failure_ratio is None
+    assert Traffic(requests=10.0, failures=2.0).failure_ratio == 0.2
