@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from exporter import __version__
 from exporter.errors import ConfigError
@@ -56,6 +57,16 @@ def load_config() -> tuple[Settings, tuple[Target, ...]]:
     return settings, resolve_targets(settings, os.environ)
 
 
+def _without_credentials(url: str) -> str:
+    """Return `url` with any user:password part masked."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def describe_config(settings: Settings, targets: Sequence[Target]) -> str:
     """Return a human-readable summary of the resolved configuration, with keys masked."""
     lines = [
@@ -69,7 +80,8 @@ def describe_config(settings: Settings, targets: Sequence[Target]) -> str:
         key = "key set (masked)" if target.credential is not None else "no key: unconfigured"
         if target.spec.auth.value == "none":
             key = "no auth"
-        lines.append(f"  {target.slug:<16} {target.url}  [{target.spec.auth.value}, {key}]")
+        url = _without_credentials(target.url)
+        lines.append(f"  {target.slug:<16} {url}  [{target.spec.auth.value}, {key}]")
     if not targets:
         lines.append("  (none: set a provider's API key variable, or try `provider-exporter demo`)")
     for provider, model in settings.watched_models:

@@ -43,7 +43,7 @@ def parse_model_list(
     A complete body must be valid JSON of the expected shape; a truncated one must be a valid
     prefix of it. Raises BadBodyError otherwise (invalid UTF-8, invalid JSON, wrong shape).
     """
-    ids = _ids_complete(body, fmt) if complete else _ids_prefix(body, fmt)
+    ids = _ids_complete(body, fmt) if complete else _ids_prefix(_whole_characters(body), fmt)
     count = 0
     sample: list[str] = []
     seen: set[str] = set()
@@ -54,6 +54,18 @@ def parse_model_list(
         if model in watch:
             seen.add(model)
     return ModelList(count, tuple(sample), frozenset(seen), complete)
+
+
+def _whole_characters(prefix: bytes) -> bytes:
+    """Drop a UTF-8 character cut in two at the end of a prefix (the read limit falls anywhere)."""
+    for back in range(1, min(4, len(prefix)) + 1):
+        byte = prefix[-back]
+        if byte < 0x80:  # ASCII: nothing cut
+            return prefix
+        if byte >= 0xC0:  # the lead byte of the last character
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return prefix if back >= needed else prefix[:-back]
+    return prefix
 
 
 def _ids_complete(body: bytes, fmt: ListFormat) -> list[str]:

@@ -29,7 +29,6 @@ class TokenSource(Protocol):
 
 
 READ_CHUNK = 65_536
-MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +150,9 @@ class Prober:
         async with self._session.get(
             target.url,
             headers=headers,
-            max_redirects=MAX_REDIRECTS,
+            # Never follow a redirect: aiohttp would send custom key headers (x-api-key) on to
+            # another host. A model list that redirects is itself a `redirect_error`.
+            allow_redirects=False,
             trace_request_ctx=stamps,
         ) as response:
             status = response.status
@@ -209,7 +210,7 @@ def _classify_status(status: int, headers: Mapping[str, str]) -> _Partial:
     if 400 <= status < 500:
         return _Partial(Outcome.HTTP_4XX, status, detail="probe rejected")
     if 300 <= status < 400:
-        return _Partial(Outcome.REDIRECT_ERROR, status, detail="redirect not followed")
+        return _Partial(Outcome.REDIRECT_ERROR, status, detail="redirect (never followed)")
     return _Partial(Outcome.BAD_BODY, status, detail="unexpected status")
 
 
@@ -241,7 +242,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -8,7 +8,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import structlog
@@ -54,6 +54,7 @@ def secret_values(settings: Settings, targets: Sequence[Target]) -> Iterator[str
         password = urlsplit(url.get_secret_value()).password if url is not None else None
         if password:
             yield password
+            yield unquote(password)  # clients use the decoded form
     for target in targets:
         credential = target.credential
         if isinstance(credential, SecretStr):
@@ -124,18 +125,19 @@ async def serve(
     keeper = None
     tracer = _make_tracer(settings)
     try:
-        async with make_session(settings) as session:
+        # Loki gets its own small connection pool: a push must never wait for a probe's slot
+        async with make_session(settings) as session, aiohttp.ClientSession() as loki_session:
             scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
             scheduler.trace = tracer.trace if tracer else None
             work = [scheduler.run()]
             if shipper is not None:
-                work.append(shipper.run(session))
+                work.append(shipper.run(loki_session))
             if redis is not None:
                 keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
                 work.extend(loops)
             await _run_until(work, stop)
             if shipper is not None:
-                await shipper.flush(session)
+                await shipper.flush(loki_session)
     finally:
         if keeper is not None:
             await _final_save(keeper)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.connection import parse_url
 
 from exporter.errors import ConfigError
 from exporter.model_lists import MAX_MODEL_ID_CHARS
@@ -117,6 +118,10 @@ class Settings(BaseSettings):
             return None
         if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        try:
+            parse_url(value.get_secret_value())  # type: ignore[no-untyped-call]
+        except ValueError:
+            raise ValueError("not a valid Redis URL (host, port, database number)") from None
         return value
 
     @model_validator(mode="after")

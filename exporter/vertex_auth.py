@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -13,6 +14,19 @@ from exporter.errors import TokenError
 from exporter.targets import GoogleAccount
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+
+class _TimedRequest(google.auth.transport.requests.Request):
+    """google-auth's transport with our timeout (its default is 120 s): a hanging token server
+    must not keep refresh threads alive past the probe that waited for them."""
+
+    def __init__(self, session: requests.Session, timeout: float) -> None:
+        super().__init__(session)
+        self._timeout = timeout
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["timeout"] = self._timeout
+        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class GoogleTokenSource:
@@ -38,7 +52,7 @@ class GoogleTokenSource:
     def _refresh(self) -> None:
         session = requests.Session()
         try:
-            request = google.auth.transport.requests.Request(session)
+            request = _TimedRequest(session, self._timeout)
             self._credentials.refresh(request)
         except google.auth.exceptions.RefreshError:
             raise TokenError(rejected=True) from None

@@ -105,7 +105,7 @@ def _token_in_query(request: web.Request) -> bytes | None:
     if request.path != "/" and not request.path.startswith(f"{API_PREFIX}/"):
         return None
     token = request.query.get("token")
-    return token.encode() if token is not None else None
+    return token.encode("utf-8", "surrogateescape") if token is not None else None
 
 
 def _bearer_auth(token: str) -> Middleware:
@@ -116,7 +116,8 @@ def _bearer_auth(token: str) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
-        given = request.headers.get("Authorization", "").encode()
+        # surrogateescape: a header that is not valid UTF-8 is a wrong token, not a 500
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
         in_query = _token_in_query(request)
         if in_query is not None and hmac.compare_digest(in_query, expected_query):
             return await handler(request)

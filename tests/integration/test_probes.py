@@ -131,7 +131,13 @@ async def test_retry_after_is_reported(prober: Prober, upstream: FakeUpstream) -
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("120", 120.0), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0), ("soon", None), (None, None)],
+    [
+        ("120", 120.0),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("soon", None),
+        (None, None),
+        ("²", None),  # a digit to str.isdigit, not to float()
+    ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     """Retry-After is read in seconds or as an HTTP date."""
@@ -159,3 +165,12 @@ async def test_array_format(prober: Prober, upstream: FakeUpstream) -> None:
     assert result.outcome is Outcome.OK
     assert result.models is not None
     assert result.models.watched_seen == {"model-a"}
+
+
+async def test_redirects_are_never_followed(prober: Prober, upstream: FakeUpstream) -> None:
+    """A redirect is a redirect_error, and the key never travels to where it points."""
+    upstream.set("other", fake.ok())
+    target_url = upstream.base_url("other") + "/models"
+    result = await probe_route(prober, upstream, fake.status(302, {"Location": target_url}))
+    assert result.outcome is Outcome.REDIRECT_ERROR
+    assert upstream.count("other") == 0

@@ -256,8 +256,12 @@ def test_bad_configuration_exits_2() -> None:
 
 def test_check_config_masks_keys() -> None:
     """check-config prints the resolved providers without any key."""
-    result = run_cli("check-config", env={"OPENAI_API_KEY": KEY, "PROVIDERS": "openai,groq"})
+    proxy = "http://user:proxy-secret-123@127.0.0.1:9/v1"
+    env = {"OPENAI_API_KEY": KEY, "PROVIDERS": "openai,groq", "OPENAI_BASE_URL": proxy}
+    result = run_cli("check-config", env=env)
     assert result.returncode == 0
+    assert "proxy-secret-123" not in result.stdout
+    assert "http://***@127.0.0.1:9/v1/models" in result.stdout
     assert "openai" in result.stdout
     assert "groq" in result.stdout
     assert "unconfigured" in result.stdout

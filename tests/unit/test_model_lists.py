@@ -81,3 +81,11 @@ def test_bad_truncated_bodies(body: bytes) -> None:
     """A cut body must still be a valid prefix of the expected shape."""
     with pytest.raises(BadBodyError):
         parse(body, complete=False)
+
+
+def test_prefix_cut_inside_a_character_is_fine() -> None:
+    """A read limit that falls inside a multi-byte UTF-8 character does not make a bad body."""
+    full = json.dumps({"data": [{"id": f"modèle-{i}-€"} for i in range(50)]}, ensure_ascii=False)
+    body = full.encode()
+    for cut in range(200, 260):
+        assert parse(body[:cut], complete=False).sample[0] == "modèle-0-€"
