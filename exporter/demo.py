@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -11,7 +12,6 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from exporter.catalog import ProviderSpec
-from exporter.errors import ConfigError
 from exporter.service import serve
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target
@@ -126,10 +126,6 @@ def run_demo() -> int:
         f"open http://localhost:{settings.port}/ (metrics at /metrics)",
         flush=True,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(settings))
-    except ConfigError:
-        raise
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -13,7 +13,6 @@ from exporter.probes import ProbeResult
 from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import (
     Evidence,
-    Health,
     Rules,
     State,
     combined_error_rate,
@@ -122,7 +121,7 @@ def _dump(ring: Ring, now: float) -> list[list[Any]]:
 
 
 class Monitor:
-    """Holds every provider's windows and health; publishes a new Snapshot after each change."""
+    """Holds every provider's windows and health; publishes immutable Snapshots when asked."""
 
     def __init__(
         self,
@@ -168,14 +167,6 @@ class Monitor:
         self._dirty.clear()
         self._snapshot = self._publish()
         return self._snapshot
-
-    @property
-    def rules(self) -> Rules:
-        return self._rules
-
-    def health(self, slug: str) -> Health:
-        """Return the current health of provider `slug`."""
-        return self._tracks[slug].health
 
     def needs_confirmation(self, slug: str) -> bool:
         """Tell whether provider `slug` should be probed again soon to confirm a change."""

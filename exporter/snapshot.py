@@ -1,4 +1,4 @@
-"""Immutable views of every provider, built after each probe and read by /metrics and the API."""
+"""Immutable views of every provider, built when read (a scrape, the API) from the monitor."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from pydantic import SecretStr
 from exporter.catalog import (
     AuthStyle,
     ProviderSpec,
-    env_prefix,
     load_providers_file,
     merge_catalog,
     normalise_slug,
@@ -151,8 +150,3 @@ def _vertex_location(environ: Mapping[str, str]) -> str:
     if not LOCATION_PATTERN.fullmatch(location):
         raise ConfigError(["GOOGLE_VERTEX_LOCATION: expected a region such as us-central1"])
     return location
-
-
-def base_url_variable(slug: str) -> str:
-    """Return the variable that points provider `slug` elsewhere."""
-    return f"{env_prefix(slug)}_BASE_URL"

@@ -220,12 +220,6 @@ class ProviderWindows:
         """Return quantiles of successful probes' latency over 5 minutes (None without any)."""
         return self._recent.quantiles(now, quantiles)
 
-    def minute_series(self, now: float) -> list[tuple[int, float | None, float | None]]:
-        """Return (minute start, availability, mean latency) per minute of the last hour."""
-        ring = self.rings["1h"]
-        ring.totals(now)  # slide to `now`
-        return minute_series(ring.copy())
-
 
 def quantile(samples: Sequence[float], q: float) -> float | None:
     """Return the `q` quantile of sorted `samples` by linear interpolation (None when empty)."""
