@@ -238,42 +238,37 @@ class RedisSource:
         return total, failed
 
     def _backend_status(self, raw: str | None) -> dict[str, str]:
-        if raw is None:
-            return {}
-        try:
-            rows = json.loads(raw)["providers"]
-            assert isinstance(rows, list)
-        except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
-            self._bad("health:providers")
-            return {}
+        """Return the backend monitor's own status per provider (health:providers)."""
         status = {}
-        for row in rows:
-            if not isinstance(row, dict):
-                continue
-            slug = self._spellings.get(str(row.get("provider")))
-            value = row.get("status")
-            if slug is not None and value in BACKEND_STATUSES:
-                status[slug] = str(value)
+        for slug, value in self._monitor_rows(raw, "health:providers", "providers"):
+            if value in BACKEND_STATUSES:
+                status[slug] = value
         return status
 
     def _backend_models(self, raw: str | None) -> dict[str, dict[str, int]]:
-        """Count the backend monitor's healthy and unhealthy models per provider."""
+        """Count the backend monitor's healthy and unhealthy models per provider (health:models)."""
+        counts: dict[str, dict[str, int]] = {}
+        for slug, value in self._monitor_rows(raw, "health:models", "models"):
+            if value in ("healthy", "unhealthy"):
+                counts.setdefault(slug, {"healthy": 0, "unhealthy": 0})[value] += 1
+        return counts
+
+    def _monitor_rows(self, raw: str | None, key: str, field: str) -> list[tuple[str, str]]:
+        """Return (slug, status) of the rows of a backend monitor key about known providers."""
         if raw is None:
-            return {}
+            return []
         try:
-            rows = json.loads(raw)["models"]
+            rows = json.loads(raw)[field]
             assert isinstance(rows, list)
         except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
-            self._bad("health:models")
-            return {}
-        counts: dict[str, dict[str, int]] = {}
+            self._bad(key)
+            return []
+        found = []
         for row in rows:
             slug = self._spellings.get(str(row.get("provider"))) if isinstance(row, dict) else None
-            value = row.get("status") if isinstance(row, dict) else None
-            if slug is not None and value in ("healthy", "unhealthy"):
-                per = counts.setdefault(slug, {"healthy": 0, "unhealthy": 0})
-                per[str(value)] += 1
-        return counts
+            if slug is not None:
+                found.append((slug, str(row.get("status"))))
+        return found
 
     def _bad(self, pattern: str) -> None:
         """Count a value that did not parse; log once per key pattern."""
