@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or value.get_secret_value() == "":
             return None
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters")
+        token = value.get_secret_value()
+        if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+            raise ValueError("must be printable ASCII without spaces (it travels in a header)")
         return value
 
     @field_validator("loki_url")
