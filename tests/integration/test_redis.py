@@ -98,9 +98,8 @@ async def test_open_breaker_exported_and_degrades(
     assert m.get("gatewayz_provider_health_score", provider="groq") <= 0.5
     assert m.get("provider_exporter_redis_up") == 1
     events = [json.loads(line) for line in exporter.logs() if "provider_state_changed" in line]
-    assert {"provider": "groq", "to": "degraded", "reason": "breaker_open"}.items() <= events[
-        -1
-    ].items()
+    groq = [e for e in events if e["provider"] == "groq"]  # other providers log their own changes
+    assert {"to": "degraded", "reason": "breaker_open"}.items() <= groq[-1].items()
 
 
 async def test_absent_breaker_has_no_series(
