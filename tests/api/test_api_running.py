@@ -14,7 +14,7 @@ from tests.support import upstream as fake
 from tests.support.process import ExporterProcess
 from tests.support.upstream import FakeUpstream
 
-KEY = "sk-canary-status-api-0123456789"
+KEY = "canary-status-api-0123456789"
 TOKEN = "status-api-token-0123456789"
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 

@@ -41,7 +41,7 @@ PROVIDERS = ("openai", "groq", "together", "fireworks")
 DOWN_PROVIDER = "groq"  # the one a test turns into 503s
 BREAKER_OPEN_PROVIDER = "together"  # its breaker is written as open in Redis
 MODELS = "openai:model-a,groq:model-a,together:model-b"
-KEY = "sk-e2e-canary-0123456789"
+KEY = "canary-e2e-0123456789"
 
 
 class LoopThread:

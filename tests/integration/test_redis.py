@@ -27,7 +27,7 @@ from tests.support.process import ExporterProcess, Samples
 from tests.support.redis_server import RedisServer
 from tests.support.upstream import FakeUpstream
 
-KEY = "sk-canary-redis-0123456789"
+KEY = "canary-redis-0123456789"
 
 
 @pytest.fixture(scope="module")

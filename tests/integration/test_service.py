@@ -14,7 +14,7 @@ from tests.support import upstream as fake
 from tests.support.process import BASE_ENV, ExporterProcess, Samples
 from tests.support.upstream import FakeUpstream
 
-KEY = "sk-canary-0123456789abcdef"
+KEY = "canary-0123456789abcdef"
 STATES = ("healthy", "degraded", "down", "unknown", "unconfigured")
 
 

@@ -14,7 +14,7 @@ from tests.support import upstream as fake
 from tests.support.process import ExporterProcess
 from tests.support.upstream import FakeUpstream, refused_url
 
-KEY = "sk-canary-telemetry-0123456789"
+KEY = "canary-telemetry-0123456789"
 
 
 class Receiver:

@@ -18,7 +18,7 @@ from tests.support.process import ExporterProcess
 from tests.support.upstream import FakeUpstream
 
 TOKEN = "metrics-token-0123456789abcdef"
-KEY = "sk-access-test-0123456789"
+KEY = "canary-access-test-0123456789"
 
 
 def served_paths() -> list[str]:

@@ -42,7 +42,8 @@ def literal_secrets(text: str) -> list[str]:
 
 def test_the_scan_catches_a_planted_key() -> None:
     """The scanner flags a literal admin password and an API-key-shaped string."""
-    planted = "GF_SECURITY_ADMIN_PASSWORD: hunter2\nx: sk-abcdefghijklmnopqrstuvwxyz\n"
+    key_shaped = "sk-" + "abcdefghijklmnopqrstuvwxyz"  # built here so the repo holds no key shape
+    planted = f"GF_SECURITY_ADMIN_PASSWORD: hunter2\nx: {key_shaped}\n"
     assert len(literal_secrets(planted)) == 2
     assert literal_secrets("REDIS_PASSWORD: ${REDIS_PASSWORD}\n") == []
 
