@@ -13,9 +13,11 @@ from urllib.parse import urljoin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from exporter.config_text import read_config_file, text_problem
 from exporter.errors import ConfigError
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an RFC 9110 token
 
 
 class AuthStyle(StrEnum):
@@ -125,6 +127,25 @@ class _FileProvider(BaseModel):
     list_format: ListFormat = ListFormat.OPENAI
     headers: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("base_url", "probe_path")
+    @classmethod
+    def _check_text(cls, value: str) -> str:
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            problem = text_problem(text)
+            if problem is not None:
+                raise ValueError(f"header {name}: {problem}")
+        return value
+
     @field_validator("slug")
     @classmethod
     def _check_slug(cls, value: str) -> str:
@@ -155,12 +176,7 @@ def load_providers_file(path: Path) -> tuple[ProviderSpec, ...]:
 
     Raises ConfigError with one line per problem, each naming the file and line.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            [f"PROVIDERS_FILE: cannot read {path}: {exc.__class__.__name__}"]
-        ) from None
+    text = read_config_file("PROVIDERS_FILE", path)
     try:
         # JSON is (for our purposes) a subset of YAML: one parser, one kind of position.
         node = yaml.compose(text, Loader=yaml.SafeLoader)

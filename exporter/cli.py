@@ -11,11 +11,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from exporter import __version__
 from exporter.errors import ConfigError
+from exporter.listening import check_listen
+from exporter.logs import exception_site
 from exporter.service import serve
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target, resolve_targets
 
 EXIT_CONFIG = 2
+EXIT_FAILURE = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,14 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo()
         settings, targets = load_config()
+        if args.command == "check-config":
+            check_listen(settings.port, settings.listen_addresses)
+            print(describe_config(settings, targets))
+            return 0
+        asyncio.run(serve(settings, targets))  # raises ConfigError when it cannot listen
     except ConfigError as exc:
         for line in exc.lines:
             print(f"configuration error: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.command == "check-config":
-        print(describe_config(settings, targets))
-        return 0
-    asyncio.run(serve(settings, targets))
+    except Exception as exc:  # a bug of ours: one line saying where, exit 1, never a traceback
+        print(f"provider-exporter stopped: unexpected {exception_site(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
 
 

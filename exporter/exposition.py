@@ -136,7 +136,8 @@ class TextRenderer:
                 parts.extend(lines.get(family.name, ()))
         for slug in self._cache.keys() - snapshot.providers.keys():
             del self._cache[slug]
-        return "".join(parts).encode() + generate_latest(self._extra)
+        # "replace": a character no label can carry becomes "?" rather than a failed scrape
+        return "".join(parts).encode(errors="replace") + generate_latest(self._extra)
 
     def _lines(self, view: ProviderView) -> Lines:
         cached = self._cache.get(view.slug)

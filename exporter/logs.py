@@ -75,3 +75,15 @@ def configure_logging(
     server = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, DropBadRequests) for f in server.filters):
         server.addFilter(DropBadRequests())
+
+
+def exception_site(exc: BaseException) -> str:
+    """Return `Type at file.py:line` for where `exc` was raised: enough to find a bug, with none
+    of the message (it may quote upstream bytes) and no traceback in the log."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return type(exc).__name__
+    filename = frame.tb_frame.f_code.co_filename.rsplit("/", 1)[-1]
+    return f"{type(exc).__name__} at {filename}:{frame.tb_lineno}"

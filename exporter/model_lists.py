@@ -11,14 +11,16 @@ import ijson
 from exporter.catalog import ListFormat
 
 MAX_MODEL_ID_CHARS = 256
+MAX_DEPTH = 32  # no model list nests deeper; a body that does is refused, not walked
 VERTEX_PREFIX = "publishers/google/models/"
 
-# Where the list lives and which key of each item names a model, per format (ijson prefixes).
+# Where the list lives and which key of each item names a model, per format.
 _CONTAINERS: dict[ListFormat, tuple[str, tuple[str, ...]]] = {
     ListFormat.OPENAI: ("data", ("id",)),
     ListFormat.ARRAY: ("", ("model_name", "id")),
     ListFormat.VERTEX: ("publisherModels", ("name",)),
 }
+_ITEM = object()  # the path step into an array's member
 
 
 class BadBodyError(ValueError):
@@ -73,6 +75,8 @@ def _ids_complete(body: bytes, fmt: ListFormat) -> list[str]:
         document = json.loads(body)
     except ValueError as exc:  # includes UnicodeDecodeError
         raise BadBodyError("not valid JSON") from exc
+    except RecursionError as exc:
+        raise BadBodyError("nested too deeply") from exc
     container, keys = _CONTAINERS[fmt]
     if container:
         items = document.get(container) if isinstance(document, dict) else None
@@ -99,25 +103,58 @@ def _item_id(item: object, keys: tuple[str, ...], fmt: ListFormat) -> str | None
 def _clean(value: str, fmt: ListFormat) -> str | None:
     if fmt is ListFormat.VERTEX:
         value = value.removeprefix(VERTEX_PREFIX)
-    if not value or len(value) > MAX_MODEL_ID_CHARS:
+    if not value or len(value) > MAX_MODEL_ID_CHARS or not _encodable(value):
         return None
     return value
 
 
+def _encodable(value: str) -> bool:
+    """False for a string holding a lone surrogate (a JSON "\\ud800" escape): no label holds it."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _ids_prefix(body: bytes, fmt: ListFormat) -> list[str]:
-    """Collect model ids from a valid prefix of a long list (featherless lists ~50 MB)."""
+    """Collect model ids from a valid prefix of a long list (featherless lists ~50 MB).
+
+    Walks parser events with its own path stack, at most MAX_DEPTH deep, so a hostile body
+    (a megabyte of "[") costs one pass and no memory beyond the ids.
+    """
     container, keys = _CONTAINERS[fmt]
-    item_prefix = f"{container}.item" if container else "item"
-    wanted = {f"{item_prefix}.{key}" for key in keys}
+    list_path: tuple[object, ...] = (container,) if container else ()
+    wanted = {(*list_path, _ITEM, key) for key in keys}
+    depth = len(list_path) + 1  # where the items' keys are
     ids: list[str] = []
     found_list = False
+    path: list[object] = []  # the step into each open container, below the document itself
+    arrays: list[bool] = []  # per open container: is it an array?
+    key: str = ""
+    named = False  # the current list item already gave its model id (the first wanted key wins)
     try:
-        for prefix, event, value in ijson.parse(body):
-            if prefix == container and event == "start_array":
-                found_list = True
-            elif prefix in wanted and event == "string":
-                model = _clean(value, fmt)
-                if model is not None:
+        for event, value in ijson.basic_parse(body):
+            if event == "map_key":
+                key = value
+                continue
+            if event in ("end_map", "end_array"):
+                arrays.pop()
+                if path:
+                    path.pop()
+                continue
+            step = (_ITEM if arrays[-1] else key) if arrays else None
+            if event in ("start_map", "start_array"):
+                if len(arrays) >= MAX_DEPTH:
+                    raise BadBodyError("nested too deeply")
+                if step is not None:
+                    path.append(step)
+                arrays.append(event == "start_array")
+                named = named and len(path) != depth
+                found_list = found_list or (event == "start_array" and tuple(path) == list_path)
+            elif event == "string" and not named and len(path) == depth and (*path, step) in wanted:
+                named = True
+                if (model := _clean(value, fmt)) is not None:
                     ids.append(model)
     except ijson.IncompleteJSONError as exc:
         # Running out of bytes is expected (we cut the body); anything else is a broken body.

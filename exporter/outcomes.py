@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     HTTP_4XX = "http_4xx"
     BAD_BODY = "bad_body"
     REDIRECT_ERROR = "redirect_error"
+    INTERNAL_ERROR = "internal_error"  # the probe itself failed unexpectedly (a bug on our side)
 
 
 class Verdict(StrEnum):
@@ -30,7 +31,8 @@ class Verdict(StrEnum):
 
 
 # The availability rule. A 429 or an auth failure is not an outage; timeouts, refused
-# connections, DNS/TLS failures, 5xx, redirect loops and bodies that are not the expected JSON are.
+# connections, DNS/TLS failures, 5xx, redirect loops, bodies that are not the expected JSON and
+# probes that failed in an unexpected way are.
 # Other 4xx (404, 400 …) say the server is up but our probe is wrong: not counted either way.
 VERDICTS: dict[Outcome, Verdict] = {
     Outcome.OK: Verdict.UP,
@@ -41,6 +43,9 @@ VERDICTS: dict[Outcome, Verdict] = {
     Outcome.HTTP_5XX: Verdict.DOWN,
     Outcome.BAD_BODY: Verdict.DOWN,
     Outcome.REDIRECT_ERROR: Verdict.DOWN,
+    # Counted as a failure: a provider whose probes keep failing must not stay `unknown`. The
+    # usual cause is an answer that broke our parsing; `probe_internal_error` names the spot.
+    Outcome.INTERNAL_ERROR: Verdict.DOWN,
     Outcome.HTTP_429: Verdict.LIMITED,
     Outcome.HTTP_AUTH: Verdict.REJECTED,
     Outcome.HTTP_4XX: Verdict.INCONCLUSIVE,

@@ -13,15 +13,19 @@ from types import SimpleNamespace
 from typing import Protocol
 
 import aiohttp
+import structlog
 
 from exporter import __version__
 from exporter.catalog import AuthStyle
 from exporter.errors import TokenError
+from exporter.logs import exception_site
 from exporter.model_lists import BadBodyError, ModelList, parse_model_list
 from exporter.outcomes import Outcome
 from exporter.targets import GoogleAccount, Target
 
 USER_AGENT = f"gatewayz-provider-exporter/{__version__}"
+
+log = structlog.get_logger("exporter.probes")
 
 
 class TokenSource(Protocol):
@@ -87,6 +91,7 @@ class Prober:
         self._model_cap = model_cap
         self._watch = watch
         self._tokens: dict[str, TokenSource] = {}
+        self._internal: dict[str, str] = {}  # slug -> where its last internal error was raised
 
     async def probe(self, target: Target) -> ProbeResult:
         """Probe `target` once and classify what happened."""
@@ -106,6 +111,10 @@ class Prober:
             result = _Partial(*_classify_error(exc))
         except (OSError, ssl.SSLError) as exc:
             result = _Partial(*_classify_error(exc))
+        except Exception as exc:  # whatever it is, it becomes a failed probe
+            result = self._internal_error(target.slug, exc)
+        else:
+            self._internal.pop(target.slug, None)
         end = time.perf_counter()
         return ProbeResult(
             slug=target.slug,
@@ -118,6 +127,14 @@ class Prober:
             retry_after=result.retry_after,
             detail=result.detail,
         )
+
+    def _internal_error(self, slug: str, exc: Exception) -> _Partial:
+        """Turn an unexpected exception into a failed probe; log where it came from once."""
+        site = exception_site(exc)
+        if self._internal.get(slug) != site:
+            self._internal[slug] = site
+            log.warning("probe_internal_error", provider=slug, error=site)
+        return _Partial(Outcome.INTERNAL_ERROR, detail="the probe failed unexpectedly")
 
     async def _headers(self, target: Target) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import structlog
 
+from exporter.logs import exception_site
 from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Outcome
 from exporter.probes import Prober, ProbeResult
@@ -73,14 +74,18 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         regular = loop.time() + random.uniform(0, min(self._interval, 2.0))
         due = regular
+        crashed_at = ""  # where the last crash was raised: logged once, not every interval
         while True:
             scheduled = await _sleep_until(loop, due, self._tick)
             try:
                 result = await self._probe_once(target, scheduled)
-            except Exception:  # a bug must not stop the other providers' probes
-                log.exception("probe_crashed", provider=target.slug)
+            except Exception as exc:  # a bug must not stop the other providers' probes
+                if exception_site(exc) != crashed_at:
+                    crashed_at = exception_site(exc)
+                    log.error("probe_crashed", provider=target.slug, error=crashed_at)
                 due = loop.time() + self._interval
                 continue
+            crashed_at = ""
             finished = loop.time()
             if finished >= regular:  # this probe took the regular slot: move to the next one
                 regular = max(regular + self._interval, finished)

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections import defaultdict
-from collections.abc import Coroutine, Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -16,11 +15,12 @@ from aiohttp import web
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from exporter.catalog import normalise_slug
+from exporter.catalog import BUILTIN, normalise_slug
 from exporter.clock import Clock
 from exporter.collector import make_process_registry, make_registry
 from exporter.exposition import TextRenderer
 from exporter.history import HistoryStore
+from exporter.listening import listen_error, reason
 from exporter.logs import configure_logging
 from exporter.loki import LokiCollector, LokiShipper
 from exporter.monitor import Monitor, Transition
@@ -31,11 +31,14 @@ from exporter.redis_source import RedisSource
 from exporter.scheduler import Scheduler
 from exporter.scoring import Rules
 from exporter.settings import Settings
+from exporter.supervisor import supervise
 from exporter.targets import GoogleAccount, Target
 from exporter.tracing import SERVICE_NAME, ProbeTracer
 from exporter.web import make_app
 
 log = structlog.get_logger("exporter")
+
+Loop = Callable[[], Awaitable[None]]  # a long-running task, restarted should it ever end
 
 
 def watched_models(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -121,6 +124,13 @@ async def serve(
         interval_seconds=settings.probe_interval_seconds,
         redis=settings.redis_url is not None,
     )
+    if not any(target.configured for target in targets):
+        log.warning(
+            "no_providers_configured",
+            hint="set a provider's API key variable (for example OPENAI_API_KEY) or "
+            "PROVIDERS_FILE; serving self-metrics"
+            + (" and the backend's Redis signals" if settings.redis_url else ""),
+        )
     redis = make_redis(settings)
     keeper = None
     tracer = _make_tracer(settings)
@@ -129,12 +139,14 @@ async def serve(
         async with make_session(settings) as session, aiohttp.ClientSession() as loki_session:
             scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
             scheduler.trace = tracer.trace if tracer else None
-            work = [scheduler.run()]
+            work: dict[str, Loop] = {}
+            if any(target.configured for target in targets):
+                work["probes"] = scheduler.run
             if shipper is not None:
-                work.append(shipper.run(loki_session))
+                work["loki"] = lambda: shipper.run(loki_session)
             if redis is not None:
                 keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
-                work.extend(loops)
+                work.update(loops)
             await _run_until(work, stop)
             if shipper is not None:
                 await shipper.flush(loki_session)
@@ -187,12 +199,21 @@ def _make_scheduler(
     )
 
 
+def passive_slugs(settings: Settings, targets: Sequence[Target]) -> list[str]:
+    """Return the providers whose backend keys are read: PROVIDERS when set, else every provider
+    in the catalog, key or not (the backend holds the keys; its Redis needs none of ours)."""
+    slugs = [target.slug for target in targets]
+    if settings.providers is None:
+        slugs += [spec.slug for spec in BUILTIN]
+    return list(dict.fromkeys(slugs))
+
+
 async def _start_passive(
     redis: Redis, settings: Settings, monitor: Monitor, targets: Sequence[Target], clock: Clock
-) -> tuple[HistoryKeeper, list[Coroutine[Any, Any, None]]]:
+) -> tuple[HistoryKeeper, dict[str, Loop]]:
     """Restore history (briefly: Redis may be away) and return the passive loops to run."""
     slugs = [target.slug for target in targets]
-    source = RedisSource(redis, slugs, settings.redis_max_keys)
+    source = RedisSource(redis, passive_slugs(settings, targets), settings.redis_max_keys)
     poller = RedisPoller(
         source,
         monitor,
@@ -206,7 +227,7 @@ async def _start_passive(
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(settings.redis_poll_budget_seconds):
             await keeper.restore(slugs)  # before the first probe, so nothing is counted twice
-    return keeper, [poller.run(), keeper.run(slugs)]
+    return keeper, {"redis_poll": poller.run, "history": lambda: keeper.run(slugs)}
 
 
 async def _final_save(keeper: HistoryKeeper) -> None:
@@ -240,16 +261,17 @@ async def _start_web(app: web.Application, settings: Settings) -> web.AppRunner:
         app, access_log=None, handler_cancellation=True, keepalive_timeout=CLIENT_IDLE_SECONDS
     )
     await runner.setup()
-    bound = 0
+    errors: dict[str, OSError] = {}
     for host in settings.listen_addresses:
         try:
             await web.TCPSite(runner, host, settings.port, reuse_address=True).start()
-            bound += 1
         except OSError as exc:  # e.g. no IPv6 on this host: serve on the others
-            log.warning("listen_failed", address=host, port=settings.port, error=exc.strerror)
-    if not bound:
+            errors[host] = exc
+    if len(errors) == len(settings.listen_addresses):
         await runner.cleanup()
-        raise OSError(f"could not listen on port {settings.port} on any address")
+        raise listen_error(settings.port, settings.listen_addresses, list(errors.values()))
+    for host, failure in errors.items():
+        log.warning("listen_failed", address=host, port=settings.port, error=reason(failure))
     return runner
 
 
@@ -261,14 +283,12 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run_until(work: list[Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
-    """Run `work` until `stop` is set; a loop that fails stops the others and is raised."""
-    tasks = [asyncio.ensure_future(coroutine) for coroutine in work]
-    stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (*tasks, stopper):
-        task.cancel()
-    await asyncio.gather(*tasks, stopper, return_exceptions=True)
-    for task in done:
-        if task is not stopper and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+async def _run_until(work: dict[str, Loop], stop: asyncio.Event) -> None:
+    """Run every loop in `work`, each restarted should it stop, until `stop` is set."""
+    tasks = [asyncio.ensure_future(supervise(name, run)) for name, run in work.items()]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
+from exporter.config_text import text_problem
 from exporter.errors import ConfigError
 from exporter.model_lists import MAX_MODEL_ID_CHARS
 
@@ -52,6 +53,15 @@ class Settings(BaseSettings):
     history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _check_text(cls, value: object) -> object:
+        # Every value may end up in a header, a label, a URL or a page: refuse what cannot.
+        for text in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(text, str) and (problem := text_problem(text)) is not None:
+                raise ValueError(problem)
+        return value
 
     @field_validator("listen_addresses", "models", "providers", mode="before")
     @classmethod

@@ -47,7 +47,14 @@ OUTCOME_TEXT = {
     Outcome.HTTP_4XX: "probe rejected (4xx)",
     Outcome.BAD_BODY: "unexpected response body",
     Outcome.REDIRECT_ERROR: "redirect loop",
+    Outcome.INTERNAL_ERROR: "probe failed unexpectedly",
 }
+
+NOTHING_PROBED = """
+<p class="notice" role="status"><b>No provider is configured, so nothing is probed.</b> Set a
+provider's API key variable (for example <code>OPENAI_API_KEY</code>) or point
+<code>PROVIDERS_FILE</code> at a providers file, then restart the exporter; the README's
+Configuration section lists every variable.</p>"""
 
 STYLE = """
 :root{--bg:#f6f8fa;--card:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;
@@ -84,6 +91,8 @@ text-align:center}
 .stats small{color:var(--muted);font-size:.72rem;text-transform:uppercase;letter-spacing:.04em}
 .axis{display:flex;justify-content:space-between;color:var(--muted);font-size:.7rem}
 .none{color:var(--muted)}
+.notice{background:var(--card);border:1px solid var(--line);border-left:.4rem solid
+var(--unconfigured);border-radius:.5rem;padding:.6rem .9rem}
 svg.spark{display:block;width:100%;height:44px;margin-top:.5rem}
 .spark .lat{fill:none;stroke:var(--fg);stroke-width:1.2;opacity:.7}
 .spark .ok{fill:var(--healthy)}.spark .part{fill:var(--degraded)}.spark .bad{fill:var(--down)}
@@ -113,6 +122,7 @@ def render_page(snapshot: Snapshot, now: float, query: str = "") -> str:
     )
     cards = "\n".join(_card(view, now) for view in ordered(snapshot))
     waiting = "" if snapshot.ready else " · waiting for the first probe round"
+    notice = "" if any(view.configured for view in snapshot.providers.values()) else NOTHING_PROBED
     q = escape(query)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -126,7 +136,7 @@ def render_page(snapshot: Snapshot, now: float, query: str = "") -> str:
 <p class="meta">provider-exporter · what the probes see of each upstream AI provider</p>
 <p class="meta">As of <time datetime="{iso_time(now)}">{_clock(now)} UTC</time>{waiting} ·
 refreshes every {REFRESH_SECONDS} s</p>
-<ul class="summary">{summary}</ul></header>
+<ul class="summary">{summary}</ul>{notice}</header>
 <main class="grid">
 {cards}
 </main>
@@ -318,7 +328,12 @@ def add_page_route(
         token = request.query.get("token")
         query = f"?{urlencode({'token': token})}" if token else ""
         body = render_page(get_snapshot(), clock(), query)
-        return web.Response(text=body, content_type="text/html", headers=PAGE_HEADERS)
+        return web.Response(
+            body=body.encode(errors="replace"),  # whatever a value holds, the page renders
+            content_type="text/html",
+            charset="utf-8",
+            headers=PAGE_HEADERS,
+        )
 
     app.router.add_get("/", page)
 

@@ -17,6 +17,7 @@ from exporter.catalog import (
     merge_catalog,
     normalise_slug,
 )
+from exporter.config_text import check_text, read_config_file
 from exporter.errors import ConfigError
 from exporter.settings import Settings
 
@@ -108,6 +109,8 @@ def _chosen_slugs(
 def _resolve(spec: ProviderSpec, environ: Mapping[str, str]) -> Target:
     base_var = f"{spec.env_prefix}_BASE_URL"
     base = environ.get(base_var, "").strip() or None
+    if base is not None:
+        check_text(base_var, base)
     if base is not None and not URL_PATTERN.fullmatch(base):
         raise ConfigError([f"{base_var}: must be an http:// or https:// URL"])
     credential = _credential(spec, environ)
@@ -121,19 +124,16 @@ def _credential(spec: ProviderSpec, environ: Mapping[str, str]) -> Credential | 
     if not raw or spec.auth is AuthStyle.NONE:
         return None
     if spec.auth is not AuthStyle.GOOGLE:
+        check_text(spec.key_env, raw)  # a key travels in a header: no line break, no stray byte
         return SecretStr(raw)
     return _google_account(spec.key_env, raw, environ)
 
 
 def _google_account(var: str, raw: str, environ: Mapping[str, str]) -> GoogleAccount:
+    check_text(var, raw, multiline=True)  # pretty-printed JSON has line breaks
     if not raw.startswith("{"):
-        try:
-            with open(raw, encoding="utf-8") as handle:  # a path to the JSON file
-                raw = handle.read()
-        except OSError:
-            raise ConfigError(
-                [f"{var}: neither service-account JSON nor a readable file"]
-            ) from None
+        raw = read_config_file(var, raw)  # a path to the JSON file
+        check_text(var, raw, multiline=True)
     try:
         info = json.loads(raw)
     except ValueError:
@@ -142,6 +142,8 @@ def _google_account(var: str, raw: str, environ: Mapping[str, str]) -> GoogleAcc
     if not isinstance(info, dict) or any(not isinstance(info.get(k), str) for k in required):
         raise ConfigError([f"{var}: service-account JSON needs {', '.join(required)}"])
     project = environ.get("GOOGLE_PROJECT_ID", "").strip() or info.get("project_id")
+    if isinstance(project, str):
+        check_text("GOOGLE_PROJECT_ID", project)  # it travels in the x-goog-user-project header
     return GoogleAccount(info=info, project_id=project if isinstance(project, str) else None)
 
 
