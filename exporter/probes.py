@@ -244,6 +244,8 @@ def _classify_error(exc: BaseException) -> tuple[Outcome, None, str]:
         return Outcome.CONNECT_ERROR, None, "connection refused or unreachable"
     if isinstance(exc, aiohttp.ClientPayloadError):  # reset or cut short while reading the body
         return Outcome.CONNECT_ERROR, None, "connection broke mid-body"
+    if isinstance(exc, aiohttp.ClientResponseError):  # raise_for_status is off: the head is garbage
+        return Outcome.BAD_BODY, None, "malformed HTTP response"
     if isinstance(exc, aiohttp.InvalidURL):
         return Outcome.CONNECT_ERROR, None, "invalid URL"
     return Outcome.CONNECT_ERROR, None, "connection failed mid-request"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exporter.outcomes import OUTCOMES, Outcome, Verdict, verdict
 from grafana.generator.model import Json, Panel, Target
 
 # The alert rules' thresholds (prometheus/rules/alerts.yml); a test checks they still agree.
@@ -14,6 +15,32 @@ PROVIDER_STATES = ("healthy", "degraded", "down", "unknown", "unconfigured")
 STATE_COLOURS = ("green", "yellow", "red", "text", "blue")
 BREAKER_STATES = ("closed", "half_open", "open")
 BREAKER_COLOURS = ("green", "yellow", "red")
+
+# Every outcome a probe can end in, from the exporter's own table: the outcome panels' legend.
+OUTCOME_HELP = (
+    "One series per outcome of gatewayz_provider_probes_total. Against availability: "
+    + ", ".join(o.value for o in OUTCOMES if verdict(o) is Verdict.DOWN)
+    + ". Not an outage: "
+    + ", ".join(o.value for o in OUTCOMES if verdict(o) not in (Verdict.UP, Verdict.DOWN))
+    + ". internal_error means the probe itself failed (a bug of ours): see the "
+    "probe_internal_error log line."
+)
+OUTCOME_OVERRIDES: tuple[Json, ...] = tuple(
+    {
+        "matcher": {"id": "byRegexp", "options": f".*{outcome.value}$"},
+        "properties": [{"id": "color", "value": {"fixedColor": colour, "mode": "fixed"}}],
+    }
+    for outcome, colour in ((Outcome.INTERNAL_ERROR, "purple"), (Outcome.OK, "green"))
+)
+
+
+def outcome_panel(title: str, target: Target, **kw: Any) -> Panel:
+    """Return a stacked time series of probe outcomes, each one explained and `internal_error`
+    in its own colour."""
+    return timeseries(
+        title, target, unit="ops", description=OUTCOME_HELP, overrides=OUTCOME_OVERRIDES, **kw
+    )
+
 
 ENV = 'environment=~"$environment"'
 ENV_PROVIDER = 'environment=~"$environment", provider=~"$provider"'

@@ -23,6 +23,7 @@ from grafana.generator.panels import (
     code_mappings,
     heatmap,
     instant,
+    outcome_panel,
     quantile,
     stat,
     state_timeline,
@@ -158,14 +159,13 @@ def provider_health() -> Dashboard:
                 unit="s",
                 width=12,
             ),
-            timeseries(
+            outcome_panel(
                 "Failure reasons by outcome",
                 Target(
                     "sum by (provider, outcome) (rate(gatewayz_provider_probes_total"
                     f'{{{ENV_PROVIDER}, outcome!="ok"}}[$__rate_interval]))',
                     "{{provider}} {{outcome}}",
                 ),
-                unit="ops",
                 width=12,
                 custom={"stacking": {"group": "A", "mode": "normal"}, "drawStyle": "bars"},
             ),
@@ -268,14 +268,13 @@ def provider_detail() -> Dashboard:
                 thresholds=SCORE_THRESHOLDS,
                 width=12,
             ),
-            timeseries(
+            outcome_panel(
                 "Probe outcomes",
                 Target(
                     "sum by (outcome) (rate(gatewayz_provider_probes_total"
                     f"{{{sel}}}[$__rate_interval]))",
                     "{{outcome}}",
                 ),
-                unit="ops",
                 width=12,
                 custom={"stacking": {"group": "A", "mode": "normal"}},
             ),
@@ -408,14 +407,13 @@ def provider_exporter() -> Dashboard:
                 ),
                 unit="s",
             ),
-            timeseries(
+            outcome_panel(
                 "Probe rate by outcome",
                 Target(
                     "sum by (outcome) (rate(gatewayz_provider_probes_total"
                     f"{{{job}}}[$__rate_interval]))",
                     "{{outcome}}",
                 ),
-                unit="ops",
                 custom={"stacking": {"group": "A", "mode": "normal"}},
             ),
             timeseries(

@@ -8,11 +8,14 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 from pydantic import SecretStr
 
 from exporter.catalog import AuthStyle, ListFormat, ProviderSpec
+from exporter.monitor import Monitor
 from exporter.outcomes import Outcome
 from exporter.probes import Prober, ProbeResult, parse_retry_after
+from exporter.scoring import Rules, State
 from exporter.service import make_session
 from exporter.settings import Settings
 from exporter.targets import Target
@@ -174,3 +177,28 @@ async def test_redirects_are_never_followed(prober: Prober, upstream: FakeUpstre
     result = await probe_route(prober, upstream, fake.status(302, {"Location": target_url}))
     assert result.outcome is Outcome.REDIRECT_ERROR
     assert upstream.count("other") == 0
+
+
+async def test_a_probe_that_raises_is_an_internal_error_judged_down(
+    prober: Prober, upstream: FakeUpstream
+) -> None:
+    """An exception from inside the probe (here aiohttp refusing a header our own code built: the
+    start-up checks keep such a value out) is a failed probe, `internal_error`, logged once per
+    site and not once per interval; it counts toward `down` like any other failure."""
+    upstream.set("r", fake.ok())
+    spec = ProviderSpec("p", upstream.base_url("r"), headers={"x-extra": "one\r\nX-Injected: 1"})
+    broken = Target(spec, spec.probe_url(), KEY)
+    rules = Rules.from_settings(Settings())
+    monitor = Monitor([broken], rules, {}, time.time())
+    with structlog.testing.capture_logs() as logs:
+        results = [await prober.probe(broken) for _ in range(rules.down_after + 1)]
+    for result in results:
+        assert result.outcome is Outcome.INTERNAL_ERROR
+        monitor.record(result, time.time())
+    assert upstream.count("r") == 0  # refused before it left the process
+    assert [e["event"] for e in logs] == ["probe_internal_error"]
+    assert logs[0]["error"].startswith("ValueError at ")
+    view = monitor.publish(time.time()).providers["p"]
+    assert view.state is State.DOWN
+    assert view.probes[Outcome.INTERNAL_ERROR] == rules.down_after + 1
+    assert (await prober.probe(target(upstream.base_url("r")))).outcome is Outcome.OK

@@ -32,7 +32,8 @@ TIMEOUT = 2.0
 RETRY_AFTER = 4.0
 MANY = [f"org/model-{i:05d}" for i in range(5000)]
 # Model ids that are hostile to the text exposition format; all within the 256-character limit.
-HOSTILE = ['quote"model', "back\\slash\\", "new\nline", "tab\tünïcode ✓", "x" * 256, "}{=#"]
+# (A line break or a tab in MODELS is refused at start since #19: test_hardening.py.)
+HOSTILE = ['quote"model', "back\\slash\\", "ünïcode ✓ spaced", "x" * 256, "}{=#", "<b>&amp;"]
 WATCHED_MANY = ("org/model-00042", "org/model-99999")
 
 EXPECTED = {

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from exporter.catalog import ListFormat
-from exporter.model_lists import BadBodyError, parse_model_list
+from exporter.model_lists import MAX_DEPTH, BadBodyError, parse_model_list
 
 W = frozenset({"m1", "gemini-2.0"})
 
@@ -89,3 +89,43 @@ def test_prefix_cut_inside_a_character_is_fine() -> None:
     body = full.encode()
     for cut in range(200, 260):
         assert parse(body[:cut], complete=False).sample[0] == "modèle-0-€"
+
+
+@pytest.mark.parametrize("complete", [True, False])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1_000_000,  # a megabyte of nesting: once exhausted memory (cut) or recursion (whole)
+        b'{"data": [' + b'{"a": ' * 100_000,
+        b'{"data": [{"id": "m1"}, ' + b"[" * (MAX_DEPTH + 1),
+    ],
+    ids=["arrays", "maps", "after-a-model"],
+)
+def test_nesting_deeper_than_any_list_is_a_bad_body(body: bytes, complete: bool) -> None:
+    """A body nested deeper than MAX_DEPTH is refused as a bad body, cut or whole."""
+    with pytest.raises(BadBodyError):
+        parse(body, complete=complete)
+
+
+def test_nesting_up_to_the_limit_is_walked() -> None:
+    """Deep but legal structure beside the list (metadata of each item) does not hide the ids."""
+    deep = {"a": [[[[{"b": [[["c"]]]}]]]]}
+    body = json.dumps({"data": [{"id": "m1", "meta": deep}, {"meta": deep, "id": "m2"}]}).encode()
+    for complete, cut in ((True, len(body)), (False, len(body) - 2)):
+        assert parse(body[:cut], complete=complete).sample == ("m1", "m2")
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_lone_surrogate_ids_are_dropped_others_kept(complete: bool) -> None:
+    """A JSON escape of half a character ("\\ud800") cannot become a label: that id is dropped."""
+    body = b'{"data": [{"id": "\\ud800"}, {"id": "ok\\u00e9"}, {"id": "\\ud83d\\ude00"}]}'
+    result = parse(body if complete else body[:-2], complete=complete)
+    assert "ok\u00e9" in result.sample and "\U0001f600" in result.sample
+    assert all(model.encode() for model in result.sample)
+
+
+def test_first_id_key_of_an_item_wins_in_a_prefix_as_in_a_whole_body() -> None:
+    """LiteLLM items carry `model_name` and `id`: one model each, cut or whole."""
+    body = json.dumps([{"model_name": "m1", "id": "x1"}, {"id": "m3"}]).encode()
+    assert parse(body, ListFormat.ARRAY).sample == ("m1", "m3")
+    assert parse(body[:-1], ListFormat.ARRAY, complete=False).sample == ("m1", "m3")
