@@ -10,19 +10,26 @@ from collections.abc import Sequence
 from exporter.errors import ConfigError
 
 
-def listen_error(port: int, addresses: Sequence[str], errors: Sequence[OSError]) -> ConfigError:
+def listen_error(
+    port: int, addresses: Sequence[str], errors: Sequence[OSError | ValueError]
+) -> ConfigError:
     """Return the configuration error for a port that could be bound on none of `addresses`."""
-    shown = ", ".join(addresses)
-    if any(exc.errno == errno.EADDRINUSE for exc in errors):
+    shown = ", ".join(dict.fromkeys(addresses))
+    codes = {getattr(exc, "errno", None) for exc in errors}
+    if codes == {errno.EADDRINUSE}:
         return ConfigError([f"PORT: {port} is already in use on every address ({shown})"])
+    if codes == {errno.EACCES}:
+        return ConfigError([f"PORT: {port} needs privileges to listen on (permission denied)"])
     reasons = sorted({reason(exc) for exc in errors})
     return ConfigError(
         [f"LISTEN_ADDRESSES: cannot listen on any of {shown} ({'; '.join(reasons)})"]
     )
 
 
-def reason(exc: OSError) -> str:
+def reason(exc: OSError | ValueError) -> str:
     """Return the system's short wording of a bind failure (aiohttp wraps it in a long one)."""
+    if not isinstance(exc, OSError):
+        return "not a valid host name"  # the resolver refused to encode it (e.g. "a..b")
     if exc.errno is not None and exc.errno > 0:
         return os.strerror(exc.errno).lower()
     return (exc.strerror or exc.__class__.__name__).lower()  # resolver errors: negative errno
@@ -34,12 +41,12 @@ def check_listen(port: int, addresses: Sequence[str]) -> None:
     Binds and closes at once, as the server would bind (SO_REUSEADDR, IPv6 only on IPv6), so
     `check-config` reports what `run` would meet.
     """
-    errors: list[OSError] = []
+    errors: list[OSError | ValueError] = []
     for host in addresses:
         try:
             _try_bind(host, port)
             return
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name the resolver cannot encode
             errors.append(exc)
     raise listen_error(port, addresses, errors)
 

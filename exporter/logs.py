@@ -80,6 +80,8 @@ def configure_logging(
 def exception_site(exc: BaseException) -> str:
     """Return `Type at file.py:line` for where `exc` was raised: enough to find a bug, with none
     of the message (it may quote upstream bytes) and no traceback in the log."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # a TaskGroup's: the first
+        exc = exc.exceptions[0]
     frame = exc.__traceback__
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next

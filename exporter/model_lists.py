@@ -87,7 +87,7 @@ def _ids_complete(body: bytes, fmt: ListFormat) -> list[str]:
     ids = [model for item in items if (model := _item_id(item, keys, fmt)) is not None]
     if items and not ids:
         raise BadBodyError("list items carry no model ids")
-    return ids
+    return _dedupe(ids)  # a model listed twice is one model
 
 
 def _item_id(item: object, keys: tuple[str, ...], fmt: ListFormat) -> str | None:
@@ -121,24 +121,27 @@ def _ids_prefix(body: bytes, fmt: ListFormat) -> list[str]:
     """Collect model ids from a valid prefix of a long list (featherless lists ~50 MB).
 
     Walks parser events with its own path stack, at most MAX_DEPTH deep, so a hostile body
-    (a megabyte of "[") costs one pass and no memory beyond the ids.
+    (a megabyte of "[") costs one pass and no memory beyond the ids. Each item gives the id a
+    whole body would: the first key of the format's preference present, the last spelling of it.
     """
     container, keys = _CONTAINERS[fmt]
     list_path: tuple[object, ...] = (container,) if container else ()
-    wanted = {(*list_path, _ITEM, key) for key in keys}
-    depth = len(list_path) + 1  # where the items' keys are
+    depth = len(list_path) + 1  # the path length of an item of the list
     ids: list[str] = []
     found_list = False
     path: list[object] = []  # the step into each open container, below the document itself
     arrays: list[bool] = []  # per open container: is it an array?
     key: str = ""
-    named = False  # the current list item already gave its model id (the first wanted key wins)
+    best: tuple[int, str] | None = None  # (preference, value) of the current item's id so far
     try:
         for event, value in ijson.basic_parse(body):
             if event == "map_key":
                 key = value
                 continue
             if event in ("end_map", "end_array"):
+                if event == "end_map" and len(path) == depth and best is not None:
+                    ids.append(best[1])  # an item of the list is complete
+                    best = None
                 arrays.pop()
                 if path:
                     path.pop()
@@ -150,21 +153,22 @@ def _ids_prefix(body: bytes, fmt: ListFormat) -> list[str]:
                 if step is not None:
                     path.append(step)
                 arrays.append(event == "start_array")
-                named = named and len(path) != depth
                 found_list = found_list or (event == "start_array" and tuple(path) == list_path)
-            elif event == "string" and not named and len(path) == depth and (*path, step) in wanted:
-                named = True
-                if (model := _clean(value, fmt)) is not None:
-                    ids.append(model)
+            elif event == "string" and len(path) == depth and step in keys:
+                rank = keys.index(step)
+                if tuple(path[:-1]) == list_path and (best is None or rank <= best[0]):
+                    best = (rank, value)
     except ijson.IncompleteJSONError as exc:
         # Running out of bytes is expected (we cut the body); anything else is a broken body.
         if "premature EOF" not in str(exc) and "Incomplete JSON" not in str(exc):
             raise BadBodyError("not valid JSON") from exc
     except ijson.JSONError as exc:
         raise BadBodyError("not valid JSON") from exc
+    if best is not None:
+        ids.append(best[1])  # the item the cut fell in: its id was read whole
     if not found_list:
         raise BadBodyError(f"no list at {container or 'top level'!r} in the bytes read")
-    return _dedupe(ids)
+    return _dedupe(model for raw in ids if (model := _clean(raw, fmt)) is not None)
 
 
 def _dedupe(ids: Iterable[str]) -> list[str]:

@@ -91,7 +91,7 @@ class Prober:
         self._model_cap = model_cap
         self._watch = watch
         self._tokens: dict[str, TokenSource] = {}
-        self._internal: dict[str, str] = {}  # slug -> where its last internal error was raised
+        self._internal: dict[str, set[str]] = {}  # slug -> where it failed since it last did not
 
     async def probe(self, target: Target) -> ProbeResult:
         """Probe `target` once and classify what happened."""
@@ -131,8 +131,9 @@ class Prober:
     def _internal_error(self, slug: str, exc: Exception) -> _Partial:
         """Turn an unexpected exception into a failed probe; log where it came from once."""
         site = exception_site(exc)
-        if self._internal.get(slug) != site:
-            self._internal[slug] = site
+        sites = self._internal.setdefault(slug, set())
+        if site not in sites:
+            sites.add(site)
             log.warning("probe_internal_error", provider=slug, error=site)
         return _Partial(Outcome.INTERNAL_ERROR, detail="the probe failed unexpectedly")
 

@@ -63,6 +63,9 @@ class Scheduler:
         self._on_result = on_result
         self.trace: Callable[[ProbeResult], str] | None = None  # set when tracing is on
         self._in_flight = 0
+        self._crash_sites: dict[
+            str, set[str]
+        ] = {}  # slug -> where it crashed since it last did not
 
     async def run(self) -> None:
         """Probe every configured provider until cancelled."""
@@ -74,18 +77,14 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         regular = loop.time() + random.uniform(0, min(self._interval, 2.0))
         due = regular
-        crashed_at = ""  # where the last crash was raised: logged once, not every interval
         while True:
             scheduled = await _sleep_until(loop, due, self._tick)
             try:
                 result = await self._probe_once(target, scheduled)
             except Exception as exc:  # a bug must not stop the other providers' probes
-                if exception_site(exc) != crashed_at:
-                    crashed_at = exception_site(exc)
-                    log.error("probe_crashed", provider=target.slug, error=crashed_at)
+                self._crashed(target, exc)
                 due = loop.time() + self._interval
                 continue
-            crashed_at = ""
             finished = loop.time()
             if finished >= regular:  # this probe took the regular slot: move to the next one
                 regular = max(regular + self._interval, finished)
@@ -100,12 +99,35 @@ class Scheduler:
                 result = await self._prober.probe(target)
             finally:
                 self._count_in_flight(-1)
+        crashed = False  # a bug around the probe is logged once per place, not per interval
         if self.trace is not None:
-            result = replace(result, trace_id=self.trace(result))
-        transition = self._monitor.record(result, self._now())
+            try:
+                result = replace(result, trace_id=self.trace(result))
+            except Exception as exc:  # no span is no reason to lose the probe
+                crashed = self._crashed(target, exc)
+        try:
+            transition = self._monitor.record(result, self._now())
+        except Exception as exc:  # judging it failed: the provider was not checked
+            crashed = self._crashed(target, exc)
+            result = replace(result, outcome=Outcome.INTERNAL_ERROR, models=None)
+            transition = self._monitor.record(result, self._now())  # else `probe_crashed` above
         if self._on_result is not None:
-            self._on_result(result, transition)
+            try:
+                self._on_result(result, transition)
+            except Exception as exc:
+                crashed = self._crashed(target, exc)
+        if not crashed:
+            self._crash_sites.pop(target.slug, None)
         return result
+
+    def _crashed(self, target: Target, exc: Exception) -> bool:
+        """Log a bug around a probe once per place it is raised, never a traceback per interval."""
+        site = exception_site(exc)
+        sites = self._crash_sites.setdefault(target.slug, set())
+        if site not in sites:
+            sites.add(site)
+            log.error("probe_crashed", provider=target.slug, error=site)
+        return True
 
     def _next_due(self, target: Target, result: ProbeResult, regular: float, now: float) -> float:
         backoff = 0.0

@@ -261,13 +261,15 @@ async def _start_web(app: web.Application, settings: Settings) -> web.AppRunner:
         app, access_log=None, handler_cancellation=True, keepalive_timeout=CLIENT_IDLE_SECONDS
     )
     await runner.setup()
-    errors: dict[str, OSError] = {}
-    for host in settings.listen_addresses:
+    errors: dict[str, OSError | ValueError] = {}
+    started = 0
+    for host in dict.fromkeys(settings.listen_addresses):
         try:
             await web.TCPSite(runner, host, settings.port, reuse_address=True).start()
-        except OSError as exc:  # e.g. no IPv6 on this host: serve on the others
-            errors[host] = exc
-    if len(errors) == len(settings.listen_addresses):
+            started += 1
+        except (OSError, ValueError) as exc:  # e.g. no IPv6 on this host: serve on the others
+            errors[host] = exc  # (ValueError: a host name the resolver cannot even encode)
+    if not started:
         await runner.cleanup()
         raise listen_error(settings.port, settings.listen_addresses, list(errors.values()))
     for host, failure in errors.items():

@@ -141,10 +141,30 @@ def _google_account(var: str, raw: str, environ: Mapping[str, str]) -> GoogleAcc
     required = ("client_email", "private_key", "token_uri")
     if not isinstance(info, dict) or any(not isinstance(info.get(k), str) for k in required):
         raise ConfigError([f"{var}: service-account JSON needs {', '.join(required)}"])
-    project = environ.get("GOOGLE_PROJECT_ID", "").strip() or info.get("project_id")
-    if isinstance(project, str):
-        check_text("GOOGLE_PROJECT_ID", project)  # it travels in the x-goog-user-project header
-    return GoogleAccount(info=info, project_id=project if isinstance(project, str) else None)
+    for key in required:  # JSON escapes can spell what the raw text check could not see
+        check_text(f"{var} {key}", info[key], multiline=key == "private_key")
+    _check_loads(var, info)
+    project_var = "GOOGLE_PROJECT_ID"
+    project = environ.get(project_var, "").strip()
+    if not project and isinstance(info.get("project_id"), str):
+        project_var, project = f"{var} project_id", info["project_id"]
+    if project:
+        check_text(project_var, project)  # it travels in the x-goog-user-project header
+    return GoogleAccount(info=info, project_id=project or None)
+
+
+def _check_loads(var: str, info: dict[str, Any]) -> None:
+    """Raise ConfigError unless google-auth accepts the account (its private key parses): a key
+    that cannot sign would fail every probe, which is our problem, not the provider's."""
+    from google.oauth2 import service_account  # ~30 MB: only when Vertex is configured
+
+    try:
+        service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        # the message could quote the key: only its kind is shown
+        raise ConfigError(
+            [f"{var}: google-auth cannot load the account ({type(exc).__name__})"]
+        ) from None
 
 
 def _vertex_location(environ: Mapping[str, str]) -> str:

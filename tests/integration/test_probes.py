@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from exporter.catalog import AuthStyle, ListFormat, ProviderSpec
 from exporter.monitor import Monitor
 from exporter.outcomes import Outcome
 from exporter.probes import Prober, ProbeResult, parse_retry_after
+from exporter.scheduler import Scheduler
 from exporter.scoring import Rules, State
 from exporter.service import make_session
 from exporter.settings import Settings
@@ -202,3 +204,37 @@ async def test_a_probe_that_raises_is_an_internal_error_judged_down(
     assert view.state is State.DOWN
     assert view.probes[Outcome.INTERNAL_ERROR] == rules.down_after + 1
     assert (await prober.probe(target(upstream.base_url("r")))).outcome is Outcome.OK
+
+
+async def test_a_bug_after_the_probe_is_logged_once_and_probing_goes_on(
+    prober: Prober, upstream: FakeUpstream
+) -> None:
+    """Bugs of ours around every probe (here the span maker and the result logger) are logged
+    once per place as `probe_crashed`, and every probe is still recorded and judged."""
+    upstream.set("r", fake.ok())
+    ok_target = target(upstream.base_url("r"))
+    monitor = Monitor([ok_target], Rules.from_settings(Settings()), {}, time.time())
+
+    def broken_logger(_result: ProbeResult, _transition: object) -> None:
+        raise ZeroDivisionError
+
+    scheduler = Scheduler(
+        [ok_target], prober, monitor, interval=0.05, concurrency=1, now=time.time,
+        on_result=broken_logger,
+    )  # fmt: skip
+    scheduler.trace = lambda _result: str(1 / 0)
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.ensure_future(scheduler.run())
+        while upstream.count("r") < 5:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    view = monitor.publish(time.time()).providers["p"]
+    assert view.probes[Outcome.OK] >= 5
+    assert view.state is State.HEALTHY
+    crashes = [e for e in logs if e["event"] == "probe_crashed"]
+    assert [e["error"].split(":")[0] for e in crashes] == [
+        "ZeroDivisionError at test_probes.py"
+    ] * 2
+    assert crashes[0]["error"] != crashes[1]["error"]  # two places, each logged once

@@ -37,8 +37,9 @@ def _busy_port(_tmp: Path, stack: contextlib.ExitStack) -> tuple[Env, str]:
 
 
 def _unbindable(_tmp: Path, _stack: contextlib.ExitStack) -> tuple[Env, str]:
-    # 192.0.2.1 is TEST-NET-1 (never a local address); 256.1.1.1 is not an address at all
-    return {"LISTEN_ADDRESSES": "192.0.2.1,256.1.1.1"}, "LISTEN_ADDRESSES: "
+    # 192.0.2.1 is TEST-NET-1 (never local), repeated; 256.1.1.1 is not an address; "a..b" is a
+    # name the resolver refuses to encode (a ValueError, not an OSError)
+    return {"LISTEN_ADDRESSES": "192.0.2.1,192.0.2.1,256.1.1.1,a..b"}, "LISTEN_ADDRESSES: "
 
 
 def _key_with_line_break(_tmp: Path, _stack: contextlib.ExitStack) -> tuple[Env, str]:

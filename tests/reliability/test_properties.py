@@ -15,8 +15,10 @@ import contextlib
 import gzip
 import json
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import aiohttp
 from hypothesis import HealthCheck, example, given, settings
@@ -76,7 +78,35 @@ VALUES = {
     "MODEL_LIST_CAP": st.sampled_from(["0", "1", "5", "100000"]),
 }
 UPSTREAM_PROPERTY = settings(PROPERTY, max_examples=400)  # about 1 ms a probe: cheap to widen
-ENVIRONMENTS = st.fixed_dictionaries({}, optional=VALUES)
+# Text for URL paths and header fields; never "/", ":" or "\\", so a path cannot leave loopback.
+SAFE = st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="/:\\") | st.sampled_from(
+    ["\t", "\r", "\x7f"]  # rarely, what start-up must refuse
+)
+VALUES["OPENAI_BASE_URL"] = st.text(SAFE, max_size=12).map(lambda tail: "{upstream}/" + tail)
+PRINTABLE = st.text(st.characters(exclude_categories=["Cs", "Cc"]), min_size=1, max_size=20)
+# Values start-up accepts (hostile to labels and HTML, still), so half the examples get served.
+ACCEPTED = {
+    "MODELS": st.lists(st.tuples(st.just("openai"), PRINTABLE), max_size=4).map(
+        lambda pairs: ",".join(f"{provider}:{model.replace(',', '')}x" for provider, model in pairs)
+    ),
+    "GROQ_API_KEY": PRINTABLE,
+    "ENVIRONMENT": st.sampled_from(["production", "staging", "a.b-c_1"]),
+    "OPENAI_BASE_URL": VALUES["OPENAI_BASE_URL"],
+}
+ENVIRONMENTS = st.fixed_dictionaries({}, optional=VALUES) | st.fixed_dictionaries(
+    {"OPENAI_API_KEY": st.just("sk-prop-0123456789")}, optional=ACCEPTED
+)
+CUSTOM = st.none() | st.fixed_dictionaries(
+    {},
+    optional={
+        "probe_path": st.text(SAFE, max_size=12),
+        "headers": st.dictionaries(
+            st.sampled_from(["X-Org", "x_trace", "X-Ünï", "bad name", "a:b"]),
+            st.text(SAFE, max_size=12),
+            max_size=3,
+        ),
+    },
+)
 OPENAI = ListFormat.OPENAI
 ROUTES = {"openai": "OPENAI_BASE_URL", "groq": "GROQ_BASE_URL"}
 
@@ -99,18 +129,33 @@ async def _get(session: aiohttp.ClientSession, url: str, headers: dict[str, str]
         return body
 
 
-async def _serve_and_read(values: dict[str, str], upstream: FakeUpstream, models: list[str]):
-    """Start the real service on `values` (when accepted); read every endpoint; return whether
-    the configuration was accepted."""
+async def _serve_and_read(
+    values: dict[str, str],
+    custom: dict[str, object] | None,
+    upstream: FakeUpstream,
+    models: list[str],
+) -> bool:
+    """Start the real service on `values` and a custom provider `custom` (when accepted); read
+    every endpoint; return whether the configuration was accepted."""
     port = free_port()
     base = {name: upstream.base_url(route) for route, name in ROUTES.items()}
+    values = {
+        name: value.replace("{upstream}", base["OPENAI_BASE_URL"]) for name, value in values.items()
+    }
     env = {**base, **values, "PORT": str(port), "LISTEN_ADDRESSES": "127.0.0.1"}
+    directory = tempfile.TemporaryDirectory()
+    if custom is not None:
+        entry = {"slug": "custom", "base_url": upstream.base_url("openai"), "auth": "none"}
+        path = Path(directory.name) / "providers.json"
+        path.write_text(json.dumps({"providers": [{**entry, **custom}]}), encoding="utf-8")
+        env["PROVIDERS_FILE"] = str(path)
     env["PROBE_INTERVAL_SECONDS"] = "0.2"
     with environment(env):
         try:
             config = load_settings()
             targets = resolve_targets(config, os.environ)
         except ConfigError:
+            directory.cleanup()
             return False
     for route in ROUTES:
         upstream.set(route, fake.ok(models))
@@ -136,6 +181,7 @@ async def _serve_and_read(values: dict[str, str], upstream: FakeUpstream, models
     finally:
         stop.set()
         await service
+        directory.cleanup()
     return True
 
 
@@ -156,15 +202,18 @@ def test_any_accepted_configuration_serves_every_endpoint() -> None:
     """Whatever start-up accepts, every endpoint answers 200 with a body that parses."""
     accepted: list[bool] = []
 
-    @PROPERTY
-    @given(values=ENVIRONMENTS, models=st.lists(MODEL_ID, max_size=6))
-    @example(values={"MODELS": "openai:</html><script>x</script>"}, models=["\ud800", '"\n\\'])
-    @example(values={"ENVIRONMENT": "prod", "MODEL_LIST_CAP": "0"}, models=[])
-    def check(values: dict[str, str], models: list[str]) -> None:
+    @settings(PROPERTY, max_examples=150)
+    @given(values=ENVIRONMENTS, custom=CUSTOM, models=st.lists(MODEL_ID, max_size=6))
+    @example(
+        values={"MODELS": "openai:</html><script>x</script>"}, custom=None, models=["\ud800", '"\n']
+    )
+    @example(values={"MODEL_LIST_CAP": "0"}, custom={"headers": {"X-é": "v"}}, models=[])
+    @example(values={}, custom={"probe_path": "?q=<b>&x=%ff#f", "headers": {"X-A": "ü"}}, models=[])
+    def check(values: dict[str, str], custom: dict[str, object] | None, models: list[str]) -> None:
         async def run() -> bool:
             upstream = await FakeUpstream().start()
             try:
-                return await _serve_and_read(values, upstream, models)
+                return await _serve_and_read(values, custom, upstream, models)
             finally:
                 await upstream.stop()
 
@@ -172,7 +221,7 @@ def test_any_accepted_configuration_serves_every_endpoint() -> None:
 
     check()
     print(f"{len(accepted)} configurations, {sum(accepted)} accepted and served")
-    assert sum(accepted) >= 20  # the property is about accepted ones: enough of them ran
+    assert sum(accepted) >= 25  # the property is about accepted ones: enough of them ran
 
 
 # --- a fuzzed upstream, as raw bytes on a socket --------------------------------------------
@@ -225,6 +274,12 @@ BODY = st.one_of(
     ),
     st.integers(1, 200_000).map(lambda depth: b'{"data": ' + b"[" * depth),
     st.binary(max_size=200).map(gzip.compress),
+    # longer than the read limit (4 KiB here), so the prefix parser reads it, cut anywhere
+    st.tuples(st.binary(max_size=300), JSONISH).map(
+        lambda parts: (
+            b'{"data": [{"id": "a"}, ' + parts[0] + json.dumps(parts[1]).encode() * 50 + b" " * 5000
+        )
+    ),
 )
 FRAMING = st.sampled_from(["close", "length", "wrong-length", "chunked"])
 CLEAN_HEAD = st.builds(

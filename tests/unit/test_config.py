@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from exporter.catalog import BUILTIN, ListFormat, load_providers_file, normalise
 from exporter.errors import ConfigError
 from exporter.settings import load_settings
 from exporter.targets import resolve_targets
+from tests.reliability.faults import rsa_private_key_pem
 
 CONTRACT_SLUGS = {
     "openrouter", "openai", "anthropic", "groq", "together", "fireworks", "deepinfra",
@@ -158,7 +160,8 @@ def test_vertex_needs_valid_service_account(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_vertex_url_uses_location(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Vertex probe URL carries the configured location."""
-    account = '{"client_email": "a@b", "private_key": "k", "token_uri": "http://127.0.0.1:9/t"}'
+    key = rsa_private_key_pem()
+    account = json.dumps({"client_email": "a@b", "private_key": key, "token_uri": "http://x/t"})
     env = {"GOOGLE_VERTEX_CREDENTIALS_JSON": account, "GOOGLE_VERTEX_LOCATION": "europe-west4"}
     (target,) = resolve_targets(load_settings(), env)
     assert target.url == (
@@ -227,3 +230,33 @@ def test_providers_file_errors_name_the_line(tmp_path: Path, text: str, expected
 def test_normalise_slug(raw: str, slug: str) -> None:
     """Backend spellings normalise to the hyphenated slug."""
     assert normalise_slug(raw) == slug
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"private_key": "not a key"}, "google-auth cannot load the account (ValueError)"),
+        ({"token_uri": "http://x/t\r\nX: 1"}, "token_uri: contains a control character ('\\r'"),
+        ({"client_email": "a@b\ud800"}, "client_email: contains bytes that are not UTF-8"),
+        ({"project_id": "p\n"}, "project_id: contains a control character ('\\n'"),
+    ],
+)
+def test_vertex_account_fields_are_checked_after_decoding(
+    fields: dict[str, str], problem: str
+) -> None:
+    """JSON escapes spell what the raw text check cannot see: each decoded field is checked, and
+    a private key google-auth cannot load is refused at start (it would fail every probe)."""
+    account = {
+        "client_email": "a@b",
+        "private_key": rsa_private_key_pem(),
+        "token_uri": "http://x/t",
+    }
+    env = {"GOOGLE_VERTEX_CREDENTIALS_JSON": json.dumps({**account, **fields})}
+    with pytest.raises(ConfigError) as error:
+        resolve_targets(load_settings(), env)
+    (line,) = error.value.lines
+    assert line.startswith("GOOGLE_VERTEX_CREDENTIALS_JSON ") or line.startswith(
+        "GOOGLE_VERTEX_CREDENTIALS_JSON: "
+    ), line
+    assert problem in line
+    assert "BEGIN PRIVATE KEY" not in line and "not a key" not in line

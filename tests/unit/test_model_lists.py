@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.catalog import ListFormat
 from exporter.model_lists import MAX_DEPTH, BadBodyError, parse_model_list
@@ -115,17 +117,61 @@ def test_nesting_up_to_the_limit_is_walked() -> None:
         assert parse(body[:cut], complete=complete).sample == ("m1", "m2")
 
 
-@pytest.mark.parametrize("complete", [True, False])
-def test_lone_surrogate_ids_are_dropped_others_kept(complete: bool) -> None:
-    """A JSON escape of half a character ("\\ud800") cannot become a label: that id is dropped."""
+def test_whole_bodies_are_bounded_by_the_parser_cut_ones_by_max_depth() -> None:
+    """A whole body is parsed by Python's JSON parser: valid nesting past its recursion limit is a
+    bad body, 40 levels are fine. A cut body is walked with our stack: past MAX_DEPTH is bad."""
+    deep = b'{"data": [{"id": "m1"}, ' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    with pytest.raises(BadBodyError, match="nested too deeply"):
+        parse(deep)
+    forty = json.dumps({"data": [{"id": "m1", "meta": json.loads("[" * 40 + "]" * 40)}]})
+    assert parse(forty.encode()).sample == ("m1",)
+    with pytest.raises(BadBodyError, match="nested too deeply"):
+        parse(forty.encode()[:-2], complete=False)
+
+
+def test_lone_surrogate_ids_never_reach_a_label() -> None:
+    """A JSON escape of half a character ("\\ud800") cannot become a label: a whole body drops
+    that id; the C parser of cut bodies reads it as "?". The other ids are kept either way."""
     body = b'{"data": [{"id": "\\ud800"}, {"id": "ok\\u00e9"}, {"id": "\\ud83d\\ude00"}]}'
-    result = parse(body if complete else body[:-2], complete=complete)
-    assert "ok\u00e9" in result.sample and "\U0001f600" in result.sample
-    assert all(model.encode() for model in result.sample)
+    assert parse(body).sample == ("ok\u00e9", "\U0001f600")
+    assert parse(body[:-2], complete=False).sample == ("?", "ok\u00e9", "\U0001f600")
 
 
-def test_first_id_key_of_an_item_wins_in_a_prefix_as_in_a_whole_body() -> None:
-    """LiteLLM items carry `model_name` and `id`: one model each, cut or whole."""
-    body = json.dumps([{"model_name": "m1", "id": "x1"}, {"id": "m3"}]).encode()
+@pytest.mark.parametrize(
+    "items",
+    [
+        [{"model_name": "m1", "id": "x1"}, {"id": "m3"}],
+        [{"id": "x1", "model_name": "m1"}, {"id": "m3"}],
+        [{"model_name": None, "id": "m1"}, {"id": "x", "id ": "y", "model_name": "m3"}],
+    ],
+)
+def test_preferred_id_key_wins_in_a_prefix_as_in_a_whole_body(items: list[object]) -> None:
+    """LiteLLM items carry `model_name` and `id`: `model_name` names the model, cut or whole,
+    whatever the order of the keys."""
+    body = json.dumps(items).encode()
     assert parse(body, ListFormat.ARRAY).sample == ("m1", "m3")
     assert parse(body[:-1], ListFormat.ARRAY, complete=False).sample == ("m1", "m3")
+
+
+LEAF = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+KEYS = st.sampled_from(["id", "model_name", "data", "name", "x"]) | st.text(max_size=4)
+# no surrogates: the two parsers spell a lone one differently (see above)
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+DOC = st.recursive(
+    LEAF | TEXT,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(KEYS, kids, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.one_of(DOC, st.fixed_dictionaries({"data": st.lists(DOC, max_size=5)})))
+def test_prefix_reader_agrees_with_the_whole_body_reader(doc: object) -> None:
+    """Whatever the document, reading it as a prefix gives the ids a whole read gives."""
+    body = json.dumps(doc).encode()
+    for fmt in (ListFormat.OPENAI, ListFormat.ARRAY):
+        try:
+            whole = parse(body, fmt, cap=100)
+        except BadBodyError:
+            continue
+        assert parse(body, fmt, complete=False, cap=100).sample == whole.sample

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 from pathlib import Path
@@ -12,7 +13,7 @@ import structlog
 
 from exporter.config_text import MAX_CONFIG_FILE_BYTES, read_config_file, text_problem
 from exporter.errors import ConfigError
-from exporter.listening import check_listen
+from exporter.listening import check_listen, listen_error
 from exporter.supervisor import supervise
 
 
@@ -89,6 +90,19 @@ def test_listen_check_names_the_variable() -> None:
     (line,) = caught.value.lines
     assert line.startswith("LISTEN_ADDRESSES: cannot listen on any of 192.0.2.1, 256.1.1.1 (")
     check_listen(port, ["192.0.2.1", "127.0.0.1"])
+    with pytest.raises(ConfigError) as caught:
+        check_listen(port, ["a..b", "192.0.2.1", "192.0.2.1"])
+    assert caught.value.lines == [
+        "LISTEN_ADDRESSES: cannot listen on any of a..b, 192.0.2.1 "
+        "(cannot assign requested address; not a valid host name)"
+    ]
+
+
+def test_privileged_port_names_port() -> None:
+    """Every address refusing for want of privilege names PORT, not the addresses."""
+    refused = [PermissionError(errno.EACCES, "Permission denied")] * 2
+    line = listen_error(80, ["::", "0.0.0.0"], refused).lines[0]
+    assert line == "PORT: 80 needs privileges to listen on (permission denied)"
 
 
 async def test_supervisor_restarts_a_loop_that_ends_or_fails() -> None:
