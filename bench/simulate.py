@@ -42,7 +42,7 @@ def simulate_exporter(
         credential=None,
     )
     rules = Rules(latency_slow=profile.latency_slow, latency_target=profile.latency_slow / 4)
-    monitor = Monitor([target], rules, {}, EPOCH)
+    monitor = Monitor([target], rules, {}, EPOCH, interval=profile.interval)
     confirm = min(profile.interval / 3, MAX_CONFIRM_SPACING)
     # The scheduler starts within 2 s of launch; the launch itself is unrelated to the faults,
     # so the first slot is uniform over a whole interval relative to the scenario.

@@ -97,6 +97,7 @@ def providers_json(snapshot: Snapshot, now: float) -> JSON:
     return {
         "generated_at": iso_time(now),
         "ready": snapshot.ready,
+        "network": {"offline": snapshot.offline, "up": snapshot.network_up},
         "states": {state.value: counts[state] for state in STATES},
         "providers": [provider_json(view) for view in ordered(snapshot)],
     }

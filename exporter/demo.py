@@ -112,6 +112,10 @@ async def _run(settings: Settings) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if "CONNECTIVITY_CHECK_TARGETS" not in os.environ:  # a loopback listener: never public
+        settings = settings.model_copy(
+            update={"connectivity_check_targets": (f"127.0.0.1:{port}",)}
+        )
     try:
         await serve(settings, demo_targets(f"http://127.0.0.1:{port}"))
     finally:

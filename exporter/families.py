@@ -152,6 +152,16 @@ FAMILIES: tuple[Family, ...] = (
     Family("provider_exporter_providers", "gauge", "Providers per state.", ("state",)),
     Family("provider_exporter_probes_in_flight", "gauge", "Probes running now."),
     Family("provider_exporter_ready", "gauge", "1 once every provider has been probed once."),
+    Family(
+        "provider_exporter_network_up",
+        "gauge",
+        "1 while a connectivity check target connects, 0 when none does (only with targets).",
+    ),
+    Family(
+        "provider_exporter_offline",
+        "gauge",
+        "1 while the exporter cannot reach the network (measured or inferred), else 0.",
+    ),
     Family("provider_exporter_redis_up", "gauge", "1 when the last Redis poll succeeded."),
     Family(
         "provider_exporter_redis_poll_duration_seconds", "gauge", "Duration of the last Redis poll."
@@ -253,6 +263,9 @@ def emit_exporter(sink: Sink, snapshot: Snapshot) -> None:
         sink.sample("provider_exporter_providers", (state,), count)
     sink.sample("provider_exporter_probes_in_flight", (), snapshot.stats.in_flight)
     sink.sample("provider_exporter_ready", (), 1 if snapshot.ready else 0)
+    if snapshot.network_up is not None:
+        sink.sample("provider_exporter_network_up", (), 1 if snapshot.network_up else 0)
+    sink.sample("provider_exporter_offline", (), 1 if snapshot.offline else 0)
     if snapshot.redis is not None:
         _emit_redis(sink, snapshot.redis)
 

@@ -7,12 +7,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.connectivity import NETWORK_OUTCOMES, Network
 from exporter.history import Record
 from exporter.outcomes import OUTCOMES, Verdict, verdict
 from exporter.probes import ProbeResult
 from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import (
     Evidence,
+    Health,
     Rules,
     State,
     combined_error_rate,
@@ -36,6 +38,8 @@ from exporter.targets import Target
 from exporter.windows import ProviderWindows, Ring, RingCopy, UptimeRing
 
 VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough to rebuild it
+GATEWAY_WINDOW = 3600.0  # the backend's request counters cover the last hour
+OFFLINE = "exporter_offline"  # the reason of a provider we cannot see: the blindness is ours
 # Breaker state -> factor applied to the health score (an open breaker means the gateway is
 # refusing traffic to the provider right now).
 BREAKER_FACTORS = {"closed": 1.0, "half_open": 0.75, "open": 0.5}
@@ -72,8 +76,18 @@ class _Track:
         self.models_sample: tuple[str, ...] = ()
         self.uptime = {model: UptimeRing() for model in models}
         self.backoff = 0.0
+        # The error ratio behind `degraded` counts from here: when it last left `down`, or came
+        # back from our own blindness (an outage that is over says nothing about now).
+        self.judged_since = -float("inf")
+        self.counted_at = now  # when a probe last counted (was conclusive about the provider)
+
+    def ignore(self, result: ProbeResult) -> None:
+        """Count a probe the exporter's own blindness explains: no check, no state change."""
+        self.probes[result.outcome] += 1
+        self.last = result
 
     def count(self, result: ProbeResult, now: float) -> Verdict:
+        self.counted_at = now
         outcome = result.outcome
         judged = verdict(outcome)
         answered = result.status is not None
@@ -110,6 +124,11 @@ class _Track:
                 ring.record(now, listed)
 
 
+def _starts_afresh(health: Health) -> bool:
+    """Tell whether leaving this state starts the error ratio afresh (down, or not seen)."""
+    return health.state is State.DOWN or health.reason == OFFLINE
+
+
 def _hour_copy(windows: ProviderWindows, now: float) -> RingCopy:
     ring = windows.rings["1h"]
     ring.totals(now)  # slide to `now` first
@@ -129,9 +148,15 @@ class Monitor:
         rules: Rules,
         models: Mapping[str, Iterable[str]],
         now: float,
+        *,
+        interval: float = 15.0,
+        network: Network | None = None,
     ) -> None:
         self._rules = rules
         self._tracks = {t.slug: _Track(t, models.get(t.slug, ()), now) for t in targets}
+        self._blind_after = 2 * interval  # offline this long without a check: `unknown`
+        watched = [slug for slug, track in self._tracks.items() if track.target.configured]
+        self.network = network or Network(False, watched, interval)
         self._lag = [0] * (len(LAG_BUCKETS) + 1)
         self._lag_sum = 0.0
         self._in_flight = 0
@@ -170,21 +195,57 @@ class Monitor:
 
     def needs_confirmation(self, slug: str) -> bool:
         """Tell whether provider `slug` should be probed again soon to confirm a change."""
+        if self.network.offline():
+            return False  # nothing to confirm: its failures are not counted
         return needs_confirmation(self._tracks[slug].health, self._rules)
 
     def record(self, result: ProbeResult, now: float) -> Transition | None:
-        """Count a probe result, step the state machine and publish; return a state change."""
+        """Count a probe result, step the state machine and publish; return a state change.
+
+        While the exporter is offline, a failure of the kind a lost network causes is counted
+        in the probe totals only: it is no check of the provider and changes no state; a
+        provider not checked for two intervals becomes `unknown` (exporter_offline).
+        """
         track = self._tracks[result.slug]
+        self._dirty.add(result.slug)
+        self._latest = max(self._latest, now)
+        self.network.probed(result.slug, result.outcome, now)
+        if self.network.offline() and result.outcome in NETWORK_OUTCOMES:
+            track.ignore(result)
+            return self._blind(track, now)
         judged = track.count(result, now)
         evidence = self._evidence(track, now)
         old = track.health
-        track.health = step(old, judged, result.outcome.value, evidence, self._rules, now)
-        self._dirty.add(result.slug)
-        self._latest = max(self._latest, now)
-        if track.health.state is old.state:
+        new = step(old, judged, result.outcome.value, evidence, self._rules, now)
+        if _starts_afresh(old) and new.state is not old.state:
+            track.judged_since = now
+        return self._move(track, new, now)
+
+    def _blind(self, track: _Track, now: float) -> Transition | None:
+        """Make a provider we have not been able to check for two intervals `unknown`."""
+        health = track.health
+        if health.state is State.UNCONFIGURED or health.reason == OFFLINE:
+            return None
+        if now - track.counted_at <= self._blind_after:
+            return None
+        return self._move(track, Health(State.UNKNOWN, now, OFFLINE), now)
+
+    def _move(self, track: _Track, new: Health, now: float) -> Transition | None:
+        old, track.health = track.health, new
+        if new.state is old.state:
             return None
         track.state_changes += 1
-        return Transition(result.slug, old.state, track.health.state, track.health.reason, now)
+        return Transition(track.target.slug, old.state, new.state, new.reason, now)
+
+    def set_network(self, up: bool, now: float) -> list[Transition]:
+        """Take a connectivity check's answer; return the providers it made `unknown`."""
+        self.network.checked(up)
+        self._latest = max(self._latest, now)
+        if not self.network.offline():
+            return []
+        moved = [self._blind(track, now) for track in self._tracks.values()]
+        self._dirty.update(self._tracks)
+        return [transition for transition in moved if transition is not None]
 
     def record_lag(self, lag: float) -> None:
         """Count how late a probe started against its schedule."""
@@ -252,10 +313,16 @@ class Monitor:
         return self.publish(now)
 
     def _evidence(self, track: _Track, now: float) -> Evidence:
-        (p50,) = track.windows.latency_quantiles(now, (0.5,))
+        """What `degraded` is judged on: the recent past only, since the provider last recovered
+        (the gateway's hourly counters only when that recovery is over an hour old)."""
+        since = now if _starts_afresh(track.health) else track.judged_since
+        probes = track.windows.error_ratio_since(since, now)
+        _, traffic = self._passive(track.target.slug)
+        recovered_long_ago = now - since >= GATEWAY_WINDOW
+        gateway = traffic.failure_ratio if traffic is not None and recovered_long_ago else None
         return Evidence(
-            error_ratio_5m=self._error_rate(track, now),
-            latency_p50=p50,
+            error_ratio=combined_error_rate(probes, gateway),
+            latency_recent=track.windows.recent_latency(),
             breaker_open=self._passive(track.target.slug)[0] == "open",
         )
 
@@ -329,4 +396,6 @@ class Monitor:
             stats=ExporterStats(probe_lag=lag, in_flight=self._in_flight),
             ready=ready,
             redis=self._redis,
+            offline=self.network.offline(),
+            network_up=self.network.up if self.network.measured else None,
         )

@@ -132,6 +132,20 @@ PROVIDER_LIST = _obj(
     {
         "generated_at": {"type": "string", "format": "date-time"},
         "ready": {"type": "boolean", "description": "every configured provider was probed once"},
+        "network": _obj(
+            {
+                "offline": {
+                    "type": "boolean",
+                    "description": "the exporter cannot reach the network (measured or inferred): "
+                    "network-class failures are not counted against providers",
+                },
+                "up": {
+                    "type": ["boolean", "null"],
+                    "description": "the last connectivity check; null without targets",
+                },
+            },
+            "the exporter's own network",
+        ),
         "states": _obj({s.value: {"type": "integer", "minimum": 0} for s in STATES}),
         "providers": {"type": "array", "items": {"$ref": f"{REF}Provider"}},
     },

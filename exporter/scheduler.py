@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import structlog
 
+from exporter.connectivity import NETWORK_OUTCOMES, ConnectivityCheck
 from exporter.logs import exception_site
 from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Outcome
@@ -62,6 +63,7 @@ class Scheduler:
         self._now = now
         self._on_result = on_result
         self.trace: Callable[[ProbeResult], str] | None = None  # set when tracing is on
+        self.connectivity: ConnectivityCheck | None = None  # set with connectivity targets
         self._in_flight = 0
         self._crash_sites: dict[
             str, set[str]
@@ -95,10 +97,13 @@ class Scheduler:
         async with self._slots:
             self._monitor.record_lag(max(0.0, loop.time() - due))
             self._count_in_flight(+1)
+            started = loop.time()
             try:
                 result = await self._prober.probe(target)
             finally:
                 self._count_in_flight(-1)
+        if self.connectivity is not None and result.outcome in NETWORK_OUTCOMES:
+            await self.connectivity.check_now(after=started)  # is it us? asked before it counts
         crashed = False  # a bug around the probe is logged once per place, not per interval
         if self.trace is not None:
             try:

@@ -68,8 +68,8 @@ class Health:
 class Evidence:
     """What the windows and passive sources say at the moment of a probe."""
 
-    error_ratio_5m: float | None = None
-    latency_p50: float | None = None
+    error_ratio: float | None = None  # failed share of the checks since the last recovery (5 m)
+    latency_recent: float | None = None  # median of the last few successful probes
     breaker_open: bool = False
 
 
@@ -145,10 +145,10 @@ def _judge(prev: Health, verdict: Verdict, evidence: Evidence, rules: Rules) -> 
         reasons.append("probe_rejected")
     if evidence.breaker_open:
         reasons.append("breaker_open")
-    error = evidence.error_ratio_5m
+    error = evidence.error_ratio
     if error is not None and error >= rules.degraded_error_ratio * relax:
         reasons.append("failing")
-    latency = evidence.latency_p50
+    latency = evidence.latency_recent
     if latency is not None and latency >= rules.latency_slow * relax:
         reasons.append("slow")
     if reasons:

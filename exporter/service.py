@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from exporter.catalog import BUILTIN, normalise_slug
 from exporter.clock import Clock
 from exporter.collector import make_process_registry, make_registry
+from exporter.connectivity import ConnectivityCheck, Network, parse_targets
 from exporter.exposition import TextRenderer
 from exporter.history import HistoryStore
 from exporter.listening import listen_error, reason
@@ -39,6 +40,7 @@ from exporter.web import make_app
 log = structlog.get_logger("exporter")
 
 Loop = Callable[[], Awaitable[None]]  # a long-running task, restarted should it ever end
+CONNECT_TIMEOUT = 2.0  # seconds a connectivity check's TCP connect may take at most
 
 
 def watched_models(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -105,7 +107,15 @@ async def serve(
     )
     clock = Clock()
     models = watched_models(settings)
-    monitor = Monitor(targets, Rules.from_settings(settings), models, clock.now())
+    network = make_network(settings, targets)
+    monitor = Monitor(
+        targets,
+        Rules.from_settings(settings),
+        models,
+        clock.now(),
+        interval=settings.probe_interval_seconds,
+        network=network,
+    )
     token = settings.metrics_auth_token
     collectors = [LokiCollector(shipper)] if shipper else []
     # Handlers publish a fresh snapshot on the event loop; the render thread reads the last one.
@@ -140,6 +150,9 @@ async def serve(
             scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
             scheduler.trace = tracer.trace if tracer else None
             work: dict[str, Loop] = {}
+            if network.measured:
+                scheduler.connectivity = _make_connectivity(settings, monitor, clock)
+                work["connectivity"] = scheduler.connectivity.run
             if any(target.configured for target in targets):
                 work["probes"] = scheduler.run
             if shipper is not None:
@@ -159,6 +172,32 @@ async def serve(
             tracer.shutdown(timeout=2.0)
         await runner.cleanup()
         log.info("exporter_stopped")
+
+
+def make_network(settings: Settings, targets: Sequence[Target]) -> Network:
+    """Return the exporter's view of its own network: measured with targets, else inferred."""
+    watched = [target.slug for target in targets if target.configured]
+    # "every provider failed within one interval": a timeout ends that long after its start
+    window = settings.probe_interval_seconds + settings.probe_timeout_seconds
+    return Network(bool(settings.connectivity_check_targets), watched, window)
+
+
+def _make_connectivity(settings: Settings, monitor: Monitor, clock: Clock) -> ConnectivityCheck:
+    def on_result(up: bool) -> None:
+        was_offline = monitor.network.offline()
+        for transition in monitor.set_network(up, clock.now()):
+            log_transition(transition)
+        if monitor.network.offline() and not was_offline:
+            log.warning("network_lost", targets=list(settings.connectivity_check_targets))
+        elif was_offline and not monitor.network.offline():
+            log.info("network_restored")
+
+    return ConnectivityCheck(
+        parse_targets(settings.connectivity_check_targets),
+        interval=settings.probe_interval_seconds,
+        timeout=min(settings.probe_timeout_seconds, CONNECT_TIMEOUT),
+        on_result=on_result,
+    )
 
 
 def _make_shipper(settings: Settings) -> LokiShipper | None:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
         default="provider_exporter:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
     )
     history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
+    connectivity_check_targets: CommaList = ()  # host:port; empty or "none": inferred
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -63,7 +64,9 @@ class Settings(BaseSettings):
                 raise ValueError(problem)
         return value
 
-    @field_validator("listen_addresses", "models", "providers", mode="before")
+    @field_validator(
+        "listen_addresses", "models", "providers", "connectivity_check_targets", mode="before"
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -89,6 +92,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected provider:model, got {item!r}")
             if len(model) > MAX_MODEL_ID_CHARS:  # a listed id this long is dropped: never seen
                 raise ValueError(f"a model id is longer than {MAX_MODEL_ID_CHARS} characters")
+        return value
+
+    @field_validator("connectivity_check_targets")
+    @classmethod
+    def _check_targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if tuple(part.lower() for part in value) == ("none",):
+            return ()
+        for item in value:
+            parse_host_port(item)  # raises ValueError naming the item
         return value
 
     @field_validator("listen_addresses")
@@ -156,6 +168,15 @@ class Settings(BaseSettings):
 
 
 SECRET_FIELDS = frozenset({"metrics_auth_token", "redis_url", "loki_url"})
+
+
+def parse_host_port(item: str) -> tuple[str, int]:
+    """Return (host, port) of `host:port` (`[v6]:port` for IPv6); ValueError naming `item`."""
+    host, colon, port = item.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port (for example 1.1.1.1:53), got {item!r}")
+    return host, int(port)
 
 
 def load_settings() -> Settings:

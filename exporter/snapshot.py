@@ -99,6 +99,8 @@ class Snapshot:
     stats: ExporterStats
     ready: bool
     redis: RedisView | None = None  # None when REDIS_URL is not set
+    offline: bool = False  # the exporter cannot reach the network (measured or inferred)
+    network_up: bool | None = None  # the last connectivity check; None without targets
 
     def count_states(self) -> dict[State, int]:
         """Return how many providers are in each state."""

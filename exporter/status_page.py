@@ -33,6 +33,7 @@ REASON_TEXT = {
     "failing": "too many failed checks in 5 min",
     "slow": "slow: median latency over the threshold",
     "no probe yet": "not probed yet",
+    "exporter_offline": "not judged: the exporter cannot reach the network",
 }
 
 OUTCOME_TEXT = {
@@ -55,6 +56,13 @@ NOTHING_PROBED = """
 provider's API key variable (for example <code>OPENAI_API_KEY</code>) or point
 <code>PROVIDERS_FILE</code> at a providers file, then restart the exporter; the README's
 Configuration section lists every variable.</p>"""
+
+OFFLINE_NOTICE = """
+<p class="notice offline" role="alert"><b>The exporter cannot reach the network.</b> Its own
+connectivity check fails (or every provider failed to connect at once), so connection failures,
+DNS failures and timeouts are not counted against any provider; a provider it has not been able
+to check for two probe intervals shows <code>unknown</code>. States come back with the next probes
+once the network does.</p>"""
 
 STYLE = """
 :root{--bg:#f6f8fa;--card:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;
@@ -93,6 +101,7 @@ text-align:center}
 .none{color:var(--muted)}
 .notice{background:var(--card);border:1px solid var(--line);border-left:.4rem solid
 var(--unconfigured);border-radius:.5rem;padding:.6rem .9rem}
+.notice.offline{border-left-color:var(--down)}
 svg.spark{display:block;width:100%;height:44px;margin-top:.5rem}
 .spark .lat{fill:none;stroke:var(--fg);stroke-width:1.2;opacity:.7}
 .spark .ok{fill:var(--healthy)}.spark .part{fill:var(--degraded)}.spark .bad{fill:var(--down)}
@@ -123,6 +132,8 @@ def render_page(snapshot: Snapshot, now: float, query: str = "") -> str:
     cards = "\n".join(_card(view, now) for view in ordered(snapshot))
     waiting = "" if snapshot.ready else " · waiting for the first probe round"
     notice = "" if any(view.configured for view in snapshot.providers.values()) else NOTHING_PROBED
+    if snapshot.offline:
+        notice += OFFLINE_NOTICE
     q = escape(query)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

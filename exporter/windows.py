@@ -20,6 +20,9 @@ COLUMNS = LATENCY_COUNT + 1
 WINDOWS: tuple[tuple[str, int, int], ...] = (("5m", 10, 30), ("1h", 60, 60), ("24h", 300, 288))
 RECENT_LATENCY_SECONDS = 300.0
 RECENT_LATENCY_CAP = 600
+RECENT_CHECKS_SECONDS = 300.0  # the error ratio behind `degraded` looks this far back at most
+RECENT_CHECKS_CAP = 2400  # checks kept: 5 min at 1 s with every confirmation probe, and more
+SLOW_SAMPLES = 3  # `slow` is judged on the median of this many last successful probes
 UP_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdict.UP)
 DOWN_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdict.DOWN)
 
@@ -185,14 +188,40 @@ class RecentLatencies:
         del self._sorted[bisect_left(self._sorted, latency)]
 
 
+class RecentChecks:
+    """The conclusive checks of the last 5 minutes, in order, for the error ratio since a moment
+    (the provider's last recovery): an outage that is over must not read as "partly failing"."""
+
+    __slots__ = ("_checks",)
+
+    def __init__(self) -> None:
+        self._checks: deque[tuple[float, bool]] = deque(maxlen=RECENT_CHECKS_CAP)
+
+    def add(self, now: float, failed: bool) -> None:
+        self._checks.append((now, failed))
+
+    def error_ratio(self, since: float, now: float) -> float | None:
+        """Return failed / checks over (max(since, now - 5 min), now]; None without checks."""
+        start = max(since, now - RECENT_CHECKS_SECONDS)
+        checks = failed = 0
+        for at, bad in reversed(self._checks):
+            if at < start:
+                break
+            checks += 1
+            failed += bad
+        return failed / checks if checks else None
+
+
 class ProviderWindows:
     """One provider's outcome counts over every window, plus recent latencies for quantiles."""
 
-    __slots__ = ("_recent", "rings")
+    __slots__ = ("_checks", "_last_ok", "_recent", "rings")
 
     def __init__(self) -> None:
         self.rings = {name: Ring(width, slots, COLUMNS) for name, width, slots in WINDOWS}
         self._recent = RecentLatencies()
+        self._checks = RecentChecks()
+        self._last_ok: deque[float] = deque(maxlen=SLOW_SAMPLES)
 
     def record(self, now: float, outcome: Outcome, latency: float | None) -> None:
         """Count one probe at `now`; `latency` only when the probe got an HTTP response."""
@@ -205,6 +234,10 @@ class ProviderWindows:
                 ring.add(now, LATENCY_COUNT)
         if latency is not None and outcome is Outcome.OK:
             self._recent.add(now, latency)  # quantiles describe correct answers only
+            self._last_ok.append(latency)
+        judged = VERDICTS[outcome]
+        if judged in (Verdict.UP, Verdict.DOWN):
+            self._checks.add(now, judged is Verdict.DOWN)
 
     def counts(self, window: str, now: float) -> WindowCounts:
         """Return the counts over `window` (`5m`, `1h` or `24h`) ending at `now`."""
@@ -219,6 +252,14 @@ class ProviderWindows:
     def latency_quantiles(self, now: float, quantiles: Sequence[float]) -> list[float | None]:
         """Return quantiles of successful probes' latency over 5 minutes (None without any)."""
         return self._recent.quantiles(now, quantiles)
+
+    def recent_latency(self) -> float | None:
+        """Return the median latency of the last SLOW_SAMPLES successful probes (None: none)."""
+        return quantile(sorted(self._last_ok), 0.5)
+
+    def error_ratio_since(self, since: float, now: float) -> float | None:
+        """Return the share of failed checks since `since`, within the last 5 minutes."""
+        return self._checks.error_ratio(since, now)
 
 
 def quantile(samples: Sequence[float], q: float) -> float | None:

@@ -83,6 +83,15 @@ def up_mappings() -> tuple[Json, ...]:
     return ({"type": "value", "options": options},)
 
 
+def offline_mappings() -> tuple[Json, ...]:
+    """Return value mappings for provider_exporter_offline (1: the exporter cannot see)."""
+    options = {
+        "0": {"color": "green", "index": 0, "text": "Online"},
+        "1": {"color": "red", "index": 1, "text": "Offline: not judging"},
+    }
+    return ({"type": "value", "options": options},)
+
+
 def quantile(q: float, bucket: str, selector: str, by: str) -> str:
     """Return a histogram_quantile over a rate of a histogram's buckets."""
     return (

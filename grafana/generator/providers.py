@@ -23,6 +23,7 @@ from grafana.generator.panels import (
     code_mappings,
     heatmap,
     instant,
+    offline_mappings,
     outcome_panel,
     quantile,
     stat,
@@ -388,13 +389,22 @@ def provider_exporter() -> Dashboard:
                 mappings=up_mappings(),
                 thresholds=(("red", None), ("green", 1)),
             ),
+            stat(
+                "Own network",
+                Target(f"provider_exporter_offline{{{job}}}", "{{instance}}"),
+                mappings=offline_mappings(),
+                thresholds=(("green", None), ("red", 1)),
+                description="1 while the exporter cannot reach the network (its connectivity "
+                "targets fail, or every provider failed to connect at once): provider failures "
+                "of that kind are not counted; see ProviderExporterOffline.",
+            ),
             stat("Probes in flight", Target(f"provider_exporter_probes_in_flight{{{job}}}")),
             stat(
                 "Since last Redis success",
                 Target(f"time() - provider_exporter_redis_last_success_timestamp_seconds{{{job}}}"),
                 unit="s",
             ),
-            table("Build", instant(f"provider_exporter_build_info{{{job}}}"), width=8, height=4),
+            table("Build", instant(f"provider_exporter_build_info{{{job}}}"), width=4, height=4),
             Row("Probing"),
             timeseries(
                 "Probe lag p50 / p95 / p99",

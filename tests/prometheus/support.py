@@ -29,6 +29,7 @@ CONTRACT_ALERTS = (
     "ProviderExporterDown",
     "ProviderExporterRedisDown",
     "ProviderExporterProbesStalled",
+    "ProviderExporterOffline",  # issue 14
 )
 
 # The recording-rule names the dashboards use.

@@ -186,3 +186,61 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def flaky_runs(failure_ratio: float, seed: int, longest_run: int) -> Behaviour:
+    """Like `flaky`, but never more than `longest_run` 503s in a row (intermittent, not down)."""
+    rng = random.Random(seed)
+    good, bad = ok(), status(503)
+    run = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal run
+        failing = run < longest_run and rng.random() < failure_ratio
+        run = run + 1 if failing else 0
+        return await (bad if failing else good)(request)
+
+    return handler
+
+
+class Switchable:
+    """A loopback listener on a fixed port that can be taken away (connections then refused)
+    and brought back; with a behaviour it serves HTTP, without it only accepts and closes."""
+
+    def __init__(self, behaviour: Behaviour | None = None) -> None:
+        self.behaviour = behaviour
+        self.port = free_port()
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> Switchable:
+        if self.behaviour is None:
+            self._server = await asyncio.start_server(_hang_up, "127.0.0.1", self.port)
+            return self
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self.behaviour)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def _hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()

@@ -260,3 +260,32 @@ def test_vertex_account_fields_are_checked_after_decoding(
     ), line
     assert problem in line
     assert "BEGIN PRIVATE KEY" not in line and "not a key" not in line
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("", ()),
+        ("none", ()),
+        ("1.1.1.1:53,8.8.8.8:53", ("1.1.1.1:53", "8.8.8.8:53")),
+        (" [::1]:53 , localhost:8001", ("[::1]:53", "localhost:8001")),
+    ],
+)
+def test_connectivity_targets(
+    value: str, parsed: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CONNECTIVITY_CHECK_TARGETS is a list of host:port; empty or `none` means inferred."""
+    monkeypatch.setenv("CONNECTIVITY_CHECK_TARGETS", value)
+    assert load_settings().connectivity_check_targets == parsed
+
+
+@pytest.mark.parametrize("value", ["1.1.1.1", "1.1.1.1:0", ":53", "host:99999", "a:b", "[::1]"])
+def test_bad_connectivity_target_names_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target that is not host:port stops start-up with one line naming the variable."""
+    monkeypatch.setenv("CONNECTIVITY_CHECK_TARGETS", f"8.8.8.8:53,{value}")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    (line,) = error.value.lines
+    assert line.startswith("CONNECTIVITY_CHECK_TARGETS: expected host:port"), line

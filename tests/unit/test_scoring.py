@@ -75,15 +75,15 @@ def test_since_changes_only_on_transition() -> None:
 @pytest.mark.parametrize(
     ("evidence", "start", "expected"),
     [
-        (Evidence(error_ratio_5m=0.2), State.HEALTHY, State.DEGRADED),
-        (Evidence(error_ratio_5m=0.05), State.HEALTHY, State.HEALTHY),
+        (Evidence(error_ratio=0.2), State.HEALTHY, State.DEGRADED),
+        (Evidence(error_ratio=0.05), State.HEALTHY, State.HEALTHY),
         # hysteresis: staying degraded until the ratio falls below 80 % of the entry threshold
-        (Evidence(error_ratio_5m=0.09), State.DEGRADED, State.DEGRADED),
-        (Evidence(error_ratio_5m=0.07), State.DEGRADED, State.HEALTHY),
-        (Evidence(latency_p50=8.0), State.HEALTHY, State.DEGRADED),
-        (Evidence(latency_p50=3.5), State.HEALTHY, State.HEALTHY),
-        (Evidence(latency_p50=3.5), State.DEGRADED, State.DEGRADED),
-        (Evidence(latency_p50=3.0), State.DEGRADED, State.HEALTHY),
+        (Evidence(error_ratio=0.09), State.DEGRADED, State.DEGRADED),
+        (Evidence(error_ratio=0.07), State.DEGRADED, State.HEALTHY),
+        (Evidence(latency_recent=8.0), State.HEALTHY, State.DEGRADED),
+        (Evidence(latency_recent=3.5), State.HEALTHY, State.HEALTHY),
+        (Evidence(latency_recent=3.5), State.DEGRADED, State.DEGRADED),
+        (Evidence(latency_recent=3.0), State.DEGRADED, State.HEALTHY),
         (Evidence(breaker_open=True), State.HEALTHY, State.DEGRADED),
     ],
 )
@@ -94,7 +94,7 @@ def test_degraded_with_hysteresis(evidence: Evidence, start: State, expected: St
 
 def test_slow_provider_is_degraded_not_down() -> None:
     """A provider answering in 8 s (under a 10 s timeout) is degraded, never down."""
-    states = run([U] * 20, State.UNKNOWN, Evidence(latency_p50=8.0))
+    states = run([U] * 20, State.UNKNOWN, Evidence(latency_recent=8.0))
     assert set(states) == {State.DEGRADED}
 
 
