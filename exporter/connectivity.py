@@ -51,11 +51,10 @@ class Network:
         return self._inferred
 
     def _all_failed(self, now: float) -> bool:
-        for slug in self._providers:
-            when, failed = self._last.get(slug, (None, False))
-            if when is None or not failed or now - when > self._window:
-                return False
-        return True
+        """Every provider heard from within the window (3 at least) failed for want of a network;
+        providers not probed meanwhile (in a Retry-After back-off, say) are not waited for."""
+        recent = [failed for when, failed in self._last.values() if now - when <= self._window]
+        return len(recent) >= MIN_PROVIDERS_TO_INFER and all(recent)
 
 
 def parse_targets(items: Iterable[str]) -> list[tuple[str, int]]:
@@ -80,20 +79,16 @@ class ConnectivityCheck:
         self._interval = interval
         self._timeout = timeout
         self._on_result = on_result
-        self._wake = asyncio.Event()
         self._checked_since = -float("inf")  # when the last finished check started
         self._running: asyncio.Future[bool] | None = None
         self._running_since = -float("inf")
         self._last = True  # the last check's answer
 
     async def run(self) -> None:
-        """Check every interval, or sooner when `check_now` asks, until cancelled."""
+        """Check every interval until cancelled (failed probes also ask, with `check_now`)."""
         while True:
-            await self.check_now()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
+            await self.check_now(after=asyncio.get_running_loop().time())
+            await asyncio.sleep(self._interval)
 
     async def check_now(self, after: float | None = None) -> bool:
         """Return whether the network is up, checking unless a check that started at or after

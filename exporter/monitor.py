@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.connectivity import NETWORK_OUTCOMES, Network
@@ -76,9 +76,10 @@ class _Track:
         self.models_sample: tuple[str, ...] = ()
         self.uptime = {model: UptimeRing() for model in models}
         self.backoff = 0.0
-        # The error ratio behind `degraded` counts from here: when it last left `down`, or came
-        # back from our own blindness (an outage that is over says nothing about now).
+        # The error ratio behind `degraded` counts from here: when it last left `down` (an
+        # outage that is over says nothing about now).
         self.judged_since = -float("inf")
+        self.before_blind: Health | None = None  # where it stood when we lost sight of it
         self.counted_at = now  # when a probe last counted (was conclusive about the provider)
 
     def ignore(self, result: ProbeResult) -> None:
@@ -125,8 +126,8 @@ class _Track:
 
 
 def _starts_afresh(health: Health) -> bool:
-    """Tell whether leaving this state starts the error ratio afresh (down, or not seen)."""
-    return health.state is State.DOWN or health.reason == OFFLINE
+    """Tell whether leaving this state starts the error ratio afresh (leaving `down` does)."""
+    return health.state is State.DOWN
 
 
 def _hour_copy(windows: ProviderWindows, now: float) -> RingCopy:
@@ -155,6 +156,7 @@ class Monitor:
         self._rules = rules
         self._tracks = {t.slug: _Track(t, models.get(t.slug, ()), now) for t in targets}
         self._blind_after = 2 * interval  # offline this long without a check: `unknown`
+        self._side_transitions: list[Transition] = []
         watched = [slug for slug, track in self._tracks.items() if track.target.configured]
         self.network = network or Network(False, watched, interval)
         self._lag = [0] * (len(LAG_BUCKETS) + 1)
@@ -199,36 +201,70 @@ class Monitor:
             return False  # nothing to confirm: its failures are not counted
         return needs_confirmation(self._tracks[slug].health, self._rules)
 
-    def record(self, result: ProbeResult, now: float) -> Transition | None:
+    def record(
+        self, result: ProbeResult, now: float, *, offline_before: bool = False
+    ) -> Transition | None:
         """Count a probe result, step the state machine and publish; return a state change.
 
-        While the exporter is offline, a failure of the kind a lost network causes is counted
-        in the probe totals only: it is no check of the provider and changes no state; a
-        provider not checked for two intervals becomes `unknown` (exporter_offline).
+        While the exporter is offline (now, or when the probe began: `offline_before`), a
+        failure of the kind a lost network causes is counted in the probe totals only: it is no
+        check of the provider and changes no state; a provider not checked for two intervals
+        becomes `unknown` (exporter_offline). The next check judges it from where it stood.
         """
         track = self._tracks[result.slug]
         self._dirty.add(result.slug)
         self._latest = max(self._latest, now)
+        was_offline = self.network.offline()
         self.network.probed(result.slug, result.outcome, now)
-        if self.network.offline() and result.outcome in NETWORK_OUTCOMES:
+        inferred = self.network.offline() and not was_offline and not self.network.measured
+        if inferred:
+            self._blind_the_failing(now)  # inferred just now: their failures were ours
+        if (offline_before or self.network.offline()) and result.outcome in NETWORK_OUTCOMES:
             track.ignore(result)
-            return self._blind(track, now)
+            if inferred:
+                track.judged_since = now
+            return self._blind(track, now, at_once=inferred)
+        shown = track.health
+        if track.before_blind is not None:  # seen again: judged from where it stood
+            track.health = replace(track.before_blind, since=now)
+            track.before_blind = None
         judged = track.count(result, now)
         evidence = self._evidence(track, now)
         old = track.health
         new = step(old, judged, result.outcome.value, evidence, self._rules, now)
         if _starts_afresh(old) and new.state is not old.state:
             track.judged_since = now
+        track.health = shown
         return self._move(track, new, now)
 
-    def _blind(self, track: _Track, now: float) -> Transition | None:
+    def _blind(self, track: _Track, now: float, *, at_once: bool = False) -> Transition | None:
         """Make a provider we have not been able to check for two intervals `unknown`."""
         health = track.health
-        if health.state is State.UNCONFIGURED or health.reason == OFFLINE:
+        if health.state is State.UNCONFIGURED or track.before_blind is not None:
             return None
-        if now - track.counted_at <= self._blind_after:
+        if not at_once and now - track.counted_at <= self._blind_after:
+            return None
+        track.before_blind = health
+        if health.state is State.UNKNOWN:  # nothing was known: only say why nothing is
+            track.health = replace(health, reason=OFFLINE)
             return None
         return self._move(track, Health(State.UNKNOWN, now, OFFLINE), now)
+
+    def _blind_the_failing(self, now: float) -> None:
+        """Offline inferred: providers whose last probe failed for want of a network were not
+        seen failing; they are `unknown` at once (their state changes queue for the log)."""
+        for track in self._tracks.values():
+            last = track.last
+            if last is not None and last.outcome in NETWORK_OUTCOMES:
+                track.judged_since = now  # the failures that led here were ours: not "failing"
+                transition = self._blind(track, now, at_once=True)
+                if transition is not None:
+                    self._side_transitions.append(transition)
+
+    def take_transitions(self) -> list[Transition]:
+        """Return (and forget) state changes made to providers other than the one probed."""
+        taken, self._side_transitions = self._side_transitions, []
+        return taken
 
     def _move(self, track: _Track, new: Health, now: float) -> Transition | None:
         old, track.health = track.health, new
@@ -322,7 +358,7 @@ class Monitor:
         gateway = traffic.failure_ratio if traffic is not None and recovered_long_ago else None
         return Evidence(
             error_ratio=combined_error_rate(probes, gateway),
-            latency_recent=track.windows.recent_latency(),
+            latency_recent=track.windows.recent_latency(now),
             breaker_open=self._passive(track.target.slug)[0] == "open",
         )
 

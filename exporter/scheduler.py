@@ -97,13 +97,14 @@ class Scheduler:
         async with self._slots:
             self._monitor.record_lag(max(0.0, loop.time() - due))
             self._count_in_flight(+1)
-            started = loop.time()
+            offline_before = self._monitor.network.offline()
             try:
                 result = await self._prober.probe(target)
             finally:
                 self._count_in_flight(-1)
         if self.connectivity is not None and result.outcome in NETWORK_OUTCOMES:
-            await self.connectivity.check_now(after=started)  # is it us? asked before it counts
+            # Is it us? Only a check begun after this failure can say, before it counts.
+            await self.connectivity.check_now(after=loop.time())
         crashed = False  # a bug around the probe is logged once per place, not per interval
         if self.trace is not None:
             try:
@@ -111,7 +112,7 @@ class Scheduler:
             except Exception as exc:  # no span is no reason to lose the probe
                 crashed = self._crashed(target, exc)
         try:
-            transition = self._monitor.record(result, self._now())
+            transition = self._monitor.record(result, self._now(), offline_before=offline_before)
         except Exception as exc:  # judging it failed: the provider was not checked
             crashed = self._crashed(target, exc)
             result = replace(result, outcome=Outcome.INTERNAL_ERROR, models=None)

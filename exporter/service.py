@@ -78,10 +78,14 @@ def log_transition(transition: Transition) -> None:
     )
 
 
-def log_result(result: ProbeResult, transition: Transition | None) -> None:
-    """Log a state change, and every probe that failed, as one event each."""
-    if transition is not None:
-        log_transition(transition)
+def log_result(
+    result: ProbeResult, transition: Transition | None, others: Sequence[Transition] = ()
+) -> None:
+    """Log a state change (and those it caused elsewhere), and every failed probe, one event
+    each."""
+    for change in (transition, *others):
+        if change is not None:
+            log_transition(change)
     if verdict(result.outcome) is not Verdict.UP:
         log.info(
             "probe_failed",
@@ -234,7 +238,7 @@ def _make_scheduler(
         interval=settings.probe_interval_seconds,
         concurrency=settings.probe_concurrency,
         now=clock.now,
-        on_result=log_result,
+        on_result=lambda result, change: log_result(result, change, monitor.take_transitions()),
     )
 
 

@@ -201,11 +201,11 @@ class RecentChecks:
         self._checks.append((now, failed))
 
     def error_ratio(self, since: float, now: float) -> float | None:
-        """Return failed / checks over (max(since, now - 5 min), now]; None without checks."""
-        start = max(since, now - RECENT_CHECKS_SECONDS)
+        """Return failed / checks after `since`, within the last 5 minutes; None without any."""
+        horizon = now - RECENT_CHECKS_SECONDS
         checks = failed = 0
         for at, bad in reversed(self._checks):
-            if at < start:
+            if at <= since or at < horizon:
                 break
             checks += 1
             failed += bad
@@ -221,7 +221,7 @@ class ProviderWindows:
         self.rings = {name: Ring(width, slots, COLUMNS) for name, width, slots in WINDOWS}
         self._recent = RecentLatencies()
         self._checks = RecentChecks()
-        self._last_ok: deque[float] = deque(maxlen=SLOW_SAMPLES)
+        self._last_ok: deque[tuple[float, float]] = deque(maxlen=SLOW_SAMPLES)  # (when, s)
 
     def record(self, now: float, outcome: Outcome, latency: float | None) -> None:
         """Count one probe at `now`; `latency` only when the probe got an HTTP response."""
@@ -234,7 +234,7 @@ class ProviderWindows:
                 ring.add(now, LATENCY_COUNT)
         if latency is not None and outcome is Outcome.OK:
             self._recent.add(now, latency)  # quantiles describe correct answers only
-            self._last_ok.append(latency)
+            self._last_ok.append((now, latency))
         judged = VERDICTS[outcome]
         if judged in (Verdict.UP, Verdict.DOWN):
             self._checks.add(now, judged is Verdict.DOWN)
@@ -253,9 +253,11 @@ class ProviderWindows:
         """Return quantiles of successful probes' latency over 5 minutes (None without any)."""
         return self._recent.quantiles(now, quantiles)
 
-    def recent_latency(self) -> float | None:
-        """Return the median latency of the last SLOW_SAMPLES successful probes (None: none)."""
-        return quantile(sorted(self._last_ok), 0.5)
+    def recent_latency(self, now: float) -> float | None:
+        """Return the median latency of the last SLOW_SAMPLES successful probes of the last
+        5 minutes (None without any: old answers say nothing about now)."""
+        horizon = now - RECENT_LATENCY_SECONDS
+        return quantile(sorted(s for at, s in self._last_ok if at >= horizon), 0.5)
 
     def error_ratio_since(self, since: float, now: float) -> float | None:
         """Return the share of failed checks since `since`, within the last 5 minutes."""

@@ -159,8 +159,9 @@ def test_measured_offline_counts_nothing_and_shows_unknown_after_two_intervals()
     assert view.available is None  # provider_availability absent, not 0
     moved = m.set_network(False, 20.0)  # b was not probed at all: the check moves it
     assert [(t.slug, t.new, t.reason) for t in moved] == [("b", State.UNKNOWN, "exporter_offline")]
-    other = feed(m, [(E503, 0.01)], 21.0, "a")  # an answer: that is a check, even offline
-    assert m.publish(21.0).providers["a"].checks_down == 1 and other[0][1] is State.UNKNOWN
+    # An answer is a check, even offline: judged from where it stood (healthy, one 503 in 11)
+    other = feed(m, [(E503, 0.01)], 21.0, "a")
+    assert m.publish(21.0).providers["a"].checks_down == 1 and other[0][1] is State.HEALTHY
     m.set_network(True, 22.0)
     back = feed(m, [(OK, FAST)], 22.0, "a")
     assert back[0][1:] == (State.HEALTHY, "ok")
@@ -190,3 +191,58 @@ def test_offline_is_inferred_only_from_three_providers_failing_together(
         feed(m, [(OK, FAST)], 16.0, "p0")  # one answer: the network works
         assert not m.publish(16.0).offline
         assert m.publish(16.0).providers["p0"].state is State.HEALTHY
+
+
+def probe(m: Monitor, slug: str, outcome: Outcome, now: float) -> State:
+    m.record(ProbeResult(slug, outcome, now, 0.01, status=STATUS.get(outcome)), now)
+    return m.publish(now).providers[slug].state
+
+
+def test_inferred_offline_with_confirmation_timing_blinds_at_once() -> None:
+    """At 15 s, provider a's confirmation probes (2 s apart) reach `down` before the others' first
+    failures arrive: when the third one fails the inference is made, and every one of them is
+    `unknown` at once (the counted failures stay in a's checks: the documented cost of inferring);
+    back online, two answers make a healthy, not "partly failing"."""
+    network = Network(False, ["a", "b", "c"], 15.0 + 10.0)  # interval + timeout, as served
+    m = Monitor([target(s) for s in "abc"], Rules(), {}, 0.0, interval=15.0, network=network)
+    for slug, at in (("a", 0.0), ("b", 5.0), ("c", 10.0)):
+        probe(m, slug, OK, at)
+    for at in (15.0, 17.0, 19.0, 21.0):
+        probe(m, "a", REFUSED, at)
+    assert m.publish(21.0).providers["a"].state is State.DOWN
+    probe(m, "b", REFUSED, 20.0)
+    probe(m, "b", REFUSED, 22.0)
+    probe(m, "c", REFUSED, 25.0)
+    snapshot = m.publish(25.0)
+    assert snapshot.offline
+    assert {v.slug: (v.state, v.reason) for v in snapshot.providers.values()} == dict.fromkeys(
+        "abc", (State.UNKNOWN, "exporter_offline")
+    )
+    changes = {(t.slug, t.new) for t in m.take_transitions()}
+    assert changes == {("a", State.UNKNOWN), ("b", State.UNKNOWN)}  # c's is its own record's
+    assert snapshot.providers["a"].checks_down == 4
+    assert probe(m, "a", REFUSED, 27.0) is State.UNKNOWN  # ignored: still offline
+    assert probe(m, "b", OK, 30.0) is State.HEALTHY  # an answer: the network is back
+    assert not m.publish(30.0).offline
+    assert probe(m, "a", OK, 31.0) is State.DOWN  # it stood at down: UP_AFTER_SUCCESSES = 2
+    assert probe(m, "a", OK, 33.0) is State.HEALTHY
+
+
+def test_a_provider_in_back_off_does_not_block_the_inference() -> None:
+    """Providers not heard from within the window (a Retry-After back-off) are not waited for."""
+    network = Network(False, ["a", "b", "c", "slow"], 2.0)
+    m = Monitor([target(s) for s in ("a", "b", "c", "slow")], Rules(), {}, 0.0, network=network)
+    probe(m, "slow", Outcome.HTTP_429, 0.0)
+    for slug in "abc":
+        probe(m, slug, REFUSED, 10.0)
+    assert m.publish(10.0).offline
+
+
+def test_old_slow_answers_say_nothing_about_now() -> None:
+    """The last 3 successful probes count for slowness only within 5 minutes: a provider that
+    only rate-limits since is not `slow` on answers from an hour ago."""
+    m = monitor()
+    feed(m, [(OK, SLOW)] * 3, 0.0)
+    assert m.publish(2.0).providers["p"].reason == "slow"
+    later = feed(m, [(Outcome.HTTP_429, 0.01)], 3600.0)
+    assert later[0][1:] == (State.DEGRADED, "rate_limited")
