@@ -64,6 +64,13 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("gatewayz_provider_status", "gauge", "1 for the current state.", _p("status")),
     Family(
+        "gatewayz_provider_state_reason",
+        "gauge",
+        "1, labelled with why the provider is in its current state (slow, failing, "
+        "exporter_offline, an outcome ...).",
+        _p("reason"),
+    ),
+    Family(
         "gatewayz_provider_state_since_timestamp_seconds",
         "gauge",
         "Unix time the current state began.",
@@ -212,6 +219,7 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
         "gatewayz_provider_status",
         (((view.slug, state), 1 if state is view.state else 0) for state in STATES),
     )
+    sink.sample("gatewayz_provider_state_reason", (view.slug, view.reason), 1)
     sink.sample("gatewayz_provider_state_since_timestamp_seconds", slug, view.since)
     sink.sample("gatewayz_provider_state_changes", slug, view.state_changes)
     if not view.configured:

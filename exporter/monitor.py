@@ -39,6 +39,7 @@ from exporter.windows import ProviderWindows, Ring, RingCopy, UptimeRing
 
 VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough to rebuild it
 GATEWAY_WINDOW = 3600.0  # the backend's request counters cover the last hour
+MIN_FAILED_CHECKS = 2  # one blip is never "partly failing" (as one never reads as `down`)
 OFFLINE = "exporter_offline"  # the reason of a provider we cannot see: the blindness is ours
 # Breaker state -> factor applied to the health score (an open breaker means the gateway is
 # refusing traffic to the provider right now).
@@ -81,6 +82,11 @@ class _Track:
         self.judged_since = -float("inf")
         self.before_blind: Health | None = None  # where it stood when we lost sight of it
         self.counted_at = now  # when a probe last counted (was conclusive about the provider)
+
+    def judge_from(self, now: float) -> None:
+        """Start the error ratio behind `degraded` afresh from `now`."""
+        self.judged_since = now
+        self.windows.count_from(now)
 
     def ignore(self, result: ProbeResult) -> None:
         """Count a probe the exporter's own blindness explains: no check, no state change."""
@@ -222,7 +228,7 @@ class Monitor:
         if (offline_before or self.network.offline()) and result.outcome in NETWORK_OUTCOMES:
             track.ignore(result)
             if inferred:
-                track.judged_since = now
+                track.judge_from(now)
             return self._blind(track, now, at_once=inferred)
         shown = track.health
         if track.before_blind is not None:  # seen again: judged from where it stood
@@ -233,7 +239,7 @@ class Monitor:
         old = track.health
         new = step(old, judged, result.outcome.value, evidence, self._rules, now)
         if _starts_afresh(old) and new.state is not old.state:
-            track.judged_since = now
+            track.judge_from(now)
         track.health = shown
         return self._move(track, new, now)
 
@@ -256,7 +262,7 @@ class Monitor:
         for track in self._tracks.values():
             last = track.last
             if last is not None and last.outcome in NETWORK_OUTCOMES:
-                track.judged_since = now  # the failures that led here were ours: not "failing"
+                track.judge_from(now)  # the failures that led here were ours: not "failing"
                 transition = self._blind(track, now, at_once=True)
                 if transition is not None:
                     self._side_transitions.append(transition)
@@ -352,7 +358,7 @@ class Monitor:
         """What `degraded` is judged on: the recent past only, since the provider last recovered
         (the gateway's hourly counters only when that recovery is over an hour old)."""
         since = now if _starts_afresh(track.health) else track.judged_since
-        probes = track.windows.error_ratio_since(since, now)
+        probes = track.windows.error_ratio_since(since, now, MIN_FAILED_CHECKS)
         _, traffic = self._passive(track.target.slug)
         recovered_long_ago = now - since >= GATEWAY_WINDOW
         gateway = traffic.failure_ratio if traffic is not None and recovered_long_ago else None

@@ -63,9 +63,7 @@ def slow_after_switch(delay: dict[str, float]) -> fake.Behaviour:
     return handler
 
 
-async def test_degraded_is_fast_both_ways_and_an_outage_that_is_over_is_over(
-    tmp_path: Path,
-) -> None:
+async def degraded_is_fast_both_ways_and_an_outage_that_is_over_is_over(directory: Path) -> None:
     """At 1 s: 5 ms → 8 s answers are `degraded` within 30 s and `healthy` within 30 s of fast
     answers, never `down`; a 20 s refused outage is `healthy` (not `degraded`) within
     UP_AFTER_SUCCESSES answers + 3 s of the recovery; 30 % 503s, never 4 in a row, are
@@ -76,7 +74,7 @@ async def test_degraded_is_fast_both_ways_and_an_outage_that_is_over_is_over(
     flaky = await Switchable(fake.flaky_runs(0.3, seed=7, longest_run=3)).start()
     urls = {"slowstep": slow.url, "outage": outage.url, "flaky": flaky.url}
     env = {
-        "PROVIDERS_FILE": str(providers_file(tmp_path / "providers.json", urls)),
+        "PROVIDERS_FILE": str(providers_file(directory / "providers.json", urls)),
         "PROBE_INTERVAL_SECONDS": str(INTERVAL),
         "PROBE_TIMEOUT_SECONDS": "10",
     }
@@ -114,7 +112,7 @@ async def test_degraded_is_fast_both_ways_and_an_outage_that_is_over_is_over(
     assert not ever(timeline, "flaky", "down")
 
 
-async def test_our_own_outage_is_not_theirs(tmp_path: Path) -> None:
+async def our_own_outage_is_not_theirs(directory: Path) -> None:
     """Upstreams and (loopback) connectivity targets refuse for 30 s: network_up 0 within 5 s, no
     provider down, no check counted, every provider `unknown` (exporter_offline) within 2 intervals
     + 2 s; all back to healthy within 2 intervals + 2 s once the network is back."""
@@ -122,7 +120,7 @@ async def test_our_own_outage_is_not_theirs(tmp_path: Path) -> None:
     targets = [await Switchable().start() for _ in range(2)]
     urls = {f"p{i}": server.url for i, server in enumerate(upstreams)}
     env = {
-        "PROVIDERS_FILE": str(providers_file(tmp_path / "providers.json", urls)),
+        "PROVIDERS_FILE": str(providers_file(directory / "providers.json", urls)),
         "PROBE_INTERVAL_SECONDS": str(INTERVAL),
         "CONNECTIVITY_CHECK_TARGETS": ",".join(t.address for t in targets),
     }
@@ -202,3 +200,17 @@ async def test_our_own_outage_is_not_theirs(tmp_path: Path) -> None:
     assert documents[0]["network"] == {"offline": True, "up": False}
     assert b"The exporter cannot reach the network." in pages[0]
     assert b"cannot reach the network" not in page  # back online: no banner
+
+
+async def test_judgement_live(tmp_path: Path) -> None:
+    """Both scenarios above, each with its own exporter process, run at once (80 s, not 125)."""
+    for name in ("degraded", "offline"):
+        (tmp_path / name).mkdir()
+    outcomes = await asyncio.gather(
+        degraded_is_fast_both_ways_and_an_outage_that_is_over_is_over(tmp_path / "degraded"),
+        our_own_outage_is_not_theirs(tmp_path / "offline"),
+        return_exceptions=True,  # both run to the end; the first failure is the test's
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

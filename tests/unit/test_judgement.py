@@ -246,3 +246,15 @@ def test_old_slow_answers_say_nothing_about_now() -> None:
     assert m.publish(2.0).providers["p"].reason == "slow"
     later = feed(m, [(Outcome.HTTP_429, 0.01)], 3600.0)
     assert later[0][1:] == (State.DEGRADED, "rate_limited")
+
+
+def test_one_blip_after_a_recovery_is_not_partly_failing() -> None:
+    """One failed check among the few since the provider left `down` is no share: it stays
+    healthy; a second failure makes it degraded ("failing")."""
+    m = monitor()
+    feed(m, [(OK, FAST)] * 10 + [(REFUSED, 0.0)] * 4 + [(OK, FAST)] * 3, 0.0)
+    assert m.publish(16.0).providers["p"].state is State.HEALTHY
+    blip = feed(m, [(E503, 0.01), (OK, FAST), (OK, FAST)], 17.0)
+    assert [state for _, state, _ in blip] == [State.HEALTHY] * 3
+    second = feed(m, [(E503, 0.01)], 20.0)
+    assert second[0][1:] == (State.DEGRADED, "failing")
