@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 
 from exporter.outcomes import Outcome
+from exporter.settings import parse_host_port
 
 # Outcomes that mean "we could not reach anything": the ones a lost network produces.
 NETWORK_OUTCOMES = frozenset({Outcome.CONNECT_ERROR, Outcome.DNS_ERROR, Outcome.TIMEOUT})
@@ -59,8 +60,6 @@ class Network:
 
 def parse_targets(items: Iterable[str]) -> list[tuple[str, int]]:
     """Return (host, port) pairs of validated `host:port` items."""
-    from exporter.settings import parse_host_port
-
     return [parse_host_port(item) for item in items]
 
 
@@ -94,8 +93,8 @@ class ConnectivityCheck:
         """Return whether the network is up, checking unless a check that started at or after
         loop time `after` (default: a second ago) answers already; concurrent callers share one.
 
-        A failed probe passes its own start: only a check made since says whether the network
-        was there for it.
+        A failed probe passes the time it ended: only a check begun since says whether the
+        network is there, before that failure counts.
         """
         loop = asyncio.get_running_loop()
         after = loop.time() - FRESH_SECONDS if after is None else after

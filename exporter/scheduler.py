@@ -65,9 +65,8 @@ class Scheduler:
         self.trace: Callable[[ProbeResult], str] | None = None  # set when tracing is on
         self.connectivity: ConnectivityCheck | None = None  # set with connectivity targets
         self._in_flight = 0
-        self._crash_sites: dict[
-            str, set[str]
-        ] = {}  # slug -> where it crashed since it last did not
+        # slug -> the places a bug around its probe was raised since it last probed cleanly
+        self._crash_sites: dict[str, set[str]] = {}
 
     async def run(self) -> None:
         """Probe every configured provider until cancelled."""
@@ -110,30 +109,32 @@ class Scheduler:
             try:
                 result = replace(result, trace_id=self.trace(result))
             except Exception as exc:  # no span is no reason to lose the probe
-                crashed = self._crashed(target, exc)
+                crashed = True
+                self._crashed(target, exc)
         try:
             transition = self._monitor.record(result, self._now(), offline_before=offline_before)
         except Exception as exc:  # judging it failed: the provider was not checked
-            crashed = self._crashed(target, exc)
+            crashed = True
+            self._crashed(target, exc)
             result = replace(result, outcome=Outcome.INTERNAL_ERROR, models=None)
             transition = self._monitor.record(result, self._now())  # else `probe_crashed` above
         if self._on_result is not None:
             try:
                 self._on_result(result, transition)
             except Exception as exc:
-                crashed = self._crashed(target, exc)
+                crashed = True
+                self._crashed(target, exc)
         if not crashed:
             self._crash_sites.pop(target.slug, None)
         return result
 
-    def _crashed(self, target: Target, exc: Exception) -> bool:
+    def _crashed(self, target: Target, exc: Exception) -> None:
         """Log a bug around a probe once per place it is raised, never a traceback per interval."""
         site = exception_site(exc)
         sites = self._crash_sites.setdefault(target.slug, set())
         if site not in sites:
             sites.add(site)
             log.error("probe_crashed", provider=target.slug, error=site)
-        return True
 
     def _next_due(self, target: Target, result: ProbeResult, regular: float, now: float) -> float:
         backoff = 0.0
