@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exporter.official import INDICATORS, OfficialView, disagreement
 from exporter.openapi import API_PREFIX, openapi_document
 from exporter.scoring import STATES
 from exporter.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
@@ -23,7 +24,7 @@ def iso_time(at: float | None) -> str | None:
     return moment.replace("+00:00", "Z")
 
 
-def provider_json(view: ProviderView) -> JSON:
+def provider_json(view: ProviderView, official: OfficialView | None = None) -> JSON:
     """Return one provider as the API shows it: None (null) wherever there is no data."""
     score = view.score
     return {
@@ -62,6 +63,35 @@ def provider_json(view: ProviderView) -> JSON:
             {"minute": iso_time(start), "availability": availability, "latency_seconds": latency}
             for start, availability, latency in view.minutes
         ],
+        "official": official_json(view, official),
+    }
+
+
+def official_json(view: ProviderView, official: OfficialView | None) -> JSON | None:
+    """Return what the provider's own status page says, beside our state; None without a page."""
+    if official is None:
+        return None
+    word = official.word
+    newest = word.newest if word is not None else None
+    return {
+        "page": official.page,
+        "up": official.up,
+        "last_success": iso_time(official.last_success),
+        "error": official.error,
+        "indicator": word.indicator if word else None,
+        "description": word.description if word else None,
+        "components": [{"name": n, "status": s} for n, s in word.components] if word else [],
+        "affected": list(word.affected) if word else [],
+        "incidents": {impact: word.count(impact) for impact in INDICATORS} if word else None,
+        "newest_incident": None
+        if newest is None
+        else {
+            "title": newest.title,
+            "impact": newest.impact,
+            "url": newest.url,
+            "started": iso_time(newest.started),
+        },
+        "disagreement": disagreement(view.state, word),
     }
 
 
@@ -99,7 +129,9 @@ def providers_json(snapshot: Snapshot, now: float) -> JSON:
         "ready": snapshot.ready,
         "network": {"offline": snapshot.offline, "up": snapshot.network_up},
         "states": {state.value: counts[state] for state in STATES},
-        "providers": [provider_json(view) for view in ordered(snapshot)],
+        "providers": [
+            provider_json(view, snapshot.official.get(view.slug)) for view in ordered(snapshot)
+        ],
     }
 
 
@@ -123,10 +155,11 @@ def add_api_routes(
 
     async def provider(request: web.Request) -> web.Response:
         slug = request.match_info["slug"]
-        view = get_snapshot().providers.get(slug)
+        snapshot = get_snapshot()
+        view = snapshot.providers.get(slug)
         if view is None:
             return _json({"error": "unknown provider", "provider": slug}, status=404)
-        return _json(provider_json(view))
+        return _json(provider_json(view, snapshot.official.get(slug)))
 
     async def openapi(_request: web.Request) -> web.Response:
         return _json(document)

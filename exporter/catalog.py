@@ -48,6 +48,7 @@ class ProviderSpec:
     key_env: str = ""
     list_format: ListFormat = ListFormat.OPENAI
     headers: Mapping[str, str] = field(default_factory=dict)
+    status_page_url: str = ""  # its public Statuspage-compatible page; "" when none is known
 
     @property
     def env_prefix(self) -> str:
@@ -72,17 +73,27 @@ def _spec(slug: str, base_url: str, **kwargs: Any) -> ProviderSpec:
 
 
 # The providers the GatewayZ backend routes to (backend-contract.md). Every probe is a model-list
-# GET, which costs no tokens.
+# GET, which costs no tokens. A status page is given only where the provider's page is known to
+# serve Statuspage's /api/v2/summary.json at that address (no redirect); README lists the rest.
 BUILTIN: tuple[ProviderSpec, ...] = (
     _spec("openrouter", "https://openrouter.ai/api/v1"),
-    _spec("openai", "https://api.openai.com/v1"),
+    _spec(
+        "openai",
+        "https://api.openai.com/v1",
+        status_page_url="https://status.openai.com/api/v2/summary.json",
+    ),
     _spec(
         "anthropic",
         "https://api.anthropic.com/v1",
         auth=AuthStyle.X_API_KEY,
         headers={"anthropic-version": "2023-06-01"},
+        status_page_url="https://status.claude.com/api/v2/summary.json",
     ),
-    _spec("groq", "https://api.groq.com/openai/v1"),
+    _spec(
+        "groq",
+        "https://api.groq.com/openai/v1",
+        status_page_url="https://groqstatus.com/api/v2/summary.json",
+    ),
     _spec("together", "https://api.together.xyz/v1"),
     _spec("fireworks", "https://api.fireworks.ai/inference/v1"),
     _spec(
@@ -91,7 +102,11 @@ BUILTIN: tuple[ProviderSpec, ...] = (
         probe_path="/models/list",
         list_format=ListFormat.ARRAY,
     ),
-    _spec("cerebras", "https://api.cerebras.ai/v1"),
+    _spec(
+        "cerebras",
+        "https://api.cerebras.ai/v1",
+        status_page_url="https://status.cerebras.ai/api/v2/summary.json",
+    ),
     _spec("xai", "https://api.x.ai/v1"),
     # Its model list is ~50 MB: the prober reads a bounded prefix only.
     _spec("featherless", "https://api.featherless.ai/v1"),
@@ -105,7 +120,11 @@ BUILTIN: tuple[ProviderSpec, ...] = (
     ),
     _spec("alibaba-cloud", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
     _spec("zai", "https://api.z.ai/api/paas/v4"),
-    _spec("deepseek", "https://api.deepseek.com/v1"),
+    _spec(
+        "deepseek",
+        "https://api.deepseek.com/v1",
+        status_page_url="https://status.deepseek.com/api/v2/summary.json",
+    ),
     _spec("moonshot", "https://api.moonshot.ai/v1"),
     _spec("minimax", "https://api.minimax.io/v1"),
     _spec("xiaomi", "https://api.xiaomimimo.com/v1"),
@@ -126,10 +145,13 @@ class _FileProvider(BaseModel):
     key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     list_format: ListFormat = ListFormat.OPENAI
     headers: dict[str, str] = Field(default_factory=dict)
+    status_page_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
 
-    @field_validator("base_url", "probe_path")
+    @field_validator("base_url", "probe_path", "status_page_url")
     @classmethod
-    def _check_text(cls, value: str) -> str:
+    def _check_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         problem = text_problem(value)
         if problem is not None:
             raise ValueError(problem)
@@ -161,6 +183,7 @@ class _FileProvider(BaseModel):
             auth=self.auth,
             list_format=self.list_format,
             headers=dict(self.headers),
+            status_page_url=self.status_page_url or "",
             **({"key_env": self.key_env} if self.key_env else {}),
         )
 

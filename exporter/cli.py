@@ -93,4 +93,18 @@ def describe_config(settings: Settings, targets: Sequence[Target]) -> str:
         lines.append("  (none: set a provider's API key variable, or try `provider-exporter demo`)")
     for provider, model in settings.watched_models:
         lines.append(f"watching model {provider}:{model}")
+    lines.extend(_describe_status_pages(settings, targets))
     return "\n".join(lines)
+
+
+def _describe_status_pages(settings: Settings, targets: Sequence[Target]) -> list[str]:
+    if not settings.status_pages:
+        return ["status pages: off (STATUS_PAGES)"]
+    pages = [t for t in targets if t.status_page is not None]
+    lines = [f"status pages ({len(pages)}), read every {settings.status_page_poll_seconds:g}s:"]
+    for target in pages:
+        assert target.status_page is not None
+        names = sorted(target.status_page.components)
+        only = f"  [components: {', '.join(names)}]" if names else ""
+        lines.append(f"  {target.slug:<16} {target.status_page.url}{only}")
+    return lines

@@ -12,6 +12,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from exporter.catalog import ProviderSpec
+from exporter.demo_pages import DemoStatusPages
+from exporter.official import StatusPage
 from exporter.service import serve
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target
@@ -50,6 +52,7 @@ class DemoUpstream:
         }
         for name, handler in routes.items():
             app.router.add_get(f"/{name}/models", handler)
+        DemoStatusPages(self.elapsed, OUTAGE_CYCLE, OUTAGE_DOWN).add_routes(app)
         return app
 
     def _models(self, with_retired: bool = False) -> web.Response:
@@ -89,7 +92,14 @@ class DemoUpstream:
 def demo_targets(base: str) -> tuple[Target, ...]:
     """Return one target per simulated provider, plus one with no key at all."""
     targets = [
-        Target(ProviderSpec(f"demo-{name}", f"{base}/{name}"), f"{base}/{name}/models", DEMO_KEY)
+        Target(
+            ProviderSpec(f"demo-{name}", f"{base}/{name}"),
+            f"{base}/{name}/models",
+            DEMO_KEY,
+            StatusPage(f"{base}/{name}/status/api/v2/summary.json")
+            if name in DemoStatusPages.PAGES
+            else None,
+        )
         for name in ("healthy", "slow", "flaky", "ratelimited", "outage", "keyrefused")
     ]
     nokey = ProviderSpec("demo-nokey", f"{base}/nokey")
@@ -103,6 +113,8 @@ def demo_settings() -> Settings:
     update: dict[str, object] = {"models": WATCHED, "providers": None}
     if "PROBE_INTERVAL_SECONDS" not in os.environ:
         update["probe_interval_seconds"] = 5.0
+    if "STATUS_PAGE_POLL_SECONDS" not in os.environ:
+        update["status_page_poll_seconds"] = 5.0
     return settings.model_copy(update=update)
 
 

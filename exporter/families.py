@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from exporter import __version__
+from exporter.official import COMPONENT_STATUSES, INDICATORS, OfficialView
 from exporter.outcomes import OUTCOMES
 from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
 from exporter.scoring import STATES
@@ -149,6 +150,49 @@ FAMILIES: tuple[Family, ...] = (
         _p("status"),
     ),
     Family(
+        "gatewayz_provider_official_indicator",
+        "gauge",
+        "1 for the indicator the provider's own status page shows now (none, minor, major, "
+        "critical); absent while the page is unknown or unread.",
+        _p("indicator"),
+    ),
+    Family(
+        "gatewayz_provider_official_component_status",
+        "gauge",
+        "1 for the status the provider's page gives a watched component, 0 for the others.",
+        _p("component", "status"),
+    ),
+    Family(
+        "gatewayz_provider_official_incidents",
+        "gauge",
+        "Unresolved incidents on the provider's status page, by impact.",
+        _p("impact"),
+    ),
+    Family(
+        "gatewayz_provider_official_incident_started_timestamp_seconds",
+        "gauge",
+        "Unix time the oldest unresolved incident on the provider's page was declared.",
+        _p(),
+    ),
+    Family(
+        "provider_exporter_status_page_up",
+        "gauge",
+        "1 when the last poll read the provider's status page, 0 when it failed.",
+        _p(),
+    ),
+    Family(
+        "provider_exporter_status_page_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time the provider's status page was last read.",
+        _p(),
+    ),
+    Family(
+        "provider_exporter_status_page_errors",
+        "counter",
+        "Failed polls of the provider's status page, by reason.",
+        _p("reason"),
+    ),
+    Family(
         "provider_exporter_build_info", "gauge", "Build information.", ("version", "python_version")
     ),
     Family(
@@ -276,6 +320,44 @@ def emit_exporter(sink: Sink, snapshot: Snapshot) -> None:
     sink.sample("provider_exporter_offline", (), 1 if snapshot.offline else 0)
     if snapshot.redis is not None:
         _emit_redis(sink, snapshot.redis)
+    for slug, official in snapshot.official.items():
+        _emit_official(sink, slug, official)
+
+
+def _emit_official(sink: Sink, slug: str, view: OfficialView) -> None:
+    """Emit what a provider's status page says; nothing of its word while it is unread."""
+    if view.up is not None:
+        sink.sample("provider_exporter_status_page_up", (slug,), 1 if view.up else 0)
+    if view.last_success is not None:
+        sink.sample(
+            "provider_exporter_status_page_last_success_timestamp_seconds",
+            (slug,),
+            view.last_success,
+        )
+    for reason, count in view.errors.items():
+        sink.sample("provider_exporter_status_page_errors", (slug, reason), count)
+    word = view.word
+    if word is None:
+        return
+    sink.samples(
+        "gatewayz_provider_official_indicator",
+        (((slug, level), 1 if level == word.indicator else 0) for level in INDICATORS),
+    )
+    for name, status in word.components:
+        sink.samples(
+            "gatewayz_provider_official_component_status",
+            (((slug, name, option), 1 if option == status else 0) for option in COMPONENT_STATUSES),
+        )
+    sink.samples(
+        "gatewayz_provider_official_incidents",
+        (((slug, impact), word.count(impact)) for impact in INDICATORS),
+    )
+    if word.declared_at is not None:
+        sink.sample(
+            "gatewayz_provider_official_incident_started_timestamp_seconds",
+            (slug,),
+            word.declared_at,
+        )
 
 
 def _emit_redis(sink: Sink, view: RedisView) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from exporter.connectivity import NETWORK_OUTCOMES, Network
 from exporter.history import Record
+from exporter.official import OfficialView
 from exporter.outcomes import OUTCOMES, Verdict, verdict
 from exporter.probes import ProbeResult
 from exporter.redis_source import RedisView, Traffic
@@ -169,6 +170,7 @@ class Monitor:
         self._lag_sum = 0.0
         self._in_flight = 0
         self._redis: RedisView | None = None  # the last reading, as exported
+        self._official: dict[str, OfficialView] = {}  # their status pages: shown, never judged
         self._known: RedisView | None = None  # the last successful reading, for decisions
         self._views = {slug: self._view(track, now) for slug, track in self._tracks.items()}
         self._built = dict.fromkeys(self._tracks, now)
@@ -323,6 +325,12 @@ class Monitor:
                 )
         return transitions
 
+    def set_official(self, slug: str, view: OfficialView) -> None:
+        """Take a new reading of a provider's status page: it shows beside its state, and
+        changes neither its state nor its score."""
+        self._official[slug] = view
+        self._snapshot = self._publish()
+
     def history_records(self, now: float) -> dict[str, Record]:
         """Return every provider's window slots, for storage."""
         records = {}
@@ -438,6 +446,7 @@ class Monitor:
             stats=ExporterStats(probe_lag=lag, in_flight=self._in_flight),
             ready=ready,
             redis=self._redis,
+            official=dict(self._official),
             offline=self.network.offline(),
             network_up=self.network.up if self.network.measured else None,
         )

@@ -6,6 +6,7 @@ from typing import Any
 
 from exporter import __version__
 from exporter.catalog import SLUG_PATTERN
+from exporter.official import COMPONENT_STATUSES, INDICATORS
 from exporter.outcomes import OUTCOMES
 from exporter.scoring import STATES
 from exporter.snapshot import AVAILABILITY_WINDOWS
@@ -60,6 +61,59 @@ SCORE = _obj(
         ),
     },
     "weighted health score and its inputs; null when nothing is known",
+)
+
+TEXT = {"type": ["string", "null"]}
+INDICATOR = {"type": ["string", "null"], "enum": [*INDICATORS, None]}
+OFFICIAL = _obj(
+    {
+        "page": {"type": "string", "description": "the provider's status page"},
+        "up": {
+            "type": ["boolean", "null"],
+            "description": "the last poll read the page; null before the first poll",
+        },
+        "last_success": {**TIME, "description": "when the page was last read"},
+        "error": {**TEXT, "description": "why the last poll failed (timeout, not_json ...)"},
+        "indicator": {**INDICATOR, "description": "their overall indicator; null while unread"},
+        "description": {**TEXT, "description": "their own words for it"},
+        "components": {
+            "type": "array",
+            "description": "the watched components ({SLUG}_STATUS_COMPONENTS; default all)",
+            "items": _obj(
+                {
+                    "name": {"type": "string"},
+                    "status": {"type": "string", "enum": list(COMPONENT_STATUSES)},
+                }
+            ),
+        },
+        "affected": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "watched components that are not operational",
+        },
+        "incidents": _nullable(
+            _obj(
+                {impact: {"type": "integer", "minimum": 0} for impact in INDICATORS},
+                "unresolved incidents by impact",
+            )
+        ),
+        "newest_incident": _nullable(
+            _obj(
+                {
+                    "title": {"type": "string"},
+                    "impact": {"type": "string", "enum": list(INDICATORS)},
+                    "url": TEXT,
+                    "started": TIME,
+                }
+            )
+        ),
+        "disagreement": {
+            "type": ["string", "null"],
+            "enum": ["down_they_say_operational", "incident_we_see_healthy", None],
+            "description": "where our state and their word disagree; null when they agree",
+        },
+    },
+    "what the provider's own status page says, beside our state (it never changes it)",
 )
 
 PROVIDER = _obj(
@@ -124,6 +178,7 @@ PROVIDER = _obj(
                 }
             ),
         },
+        "official": _nullable({"$ref": f"{REF}Official"}),
     },
     "one provider's health",
 )
@@ -214,6 +269,7 @@ def openapi_document() -> JSON:
                 "ProviderList": PROVIDER_LIST,
                 "Provider": PROVIDER,
                 "Score": SCORE,
+                "Official": OFFICIAL,
                 "Error": ERROR,
             },
             "securitySchemes": {

@@ -25,6 +25,7 @@ from exporter.listening import listen_error, reason
 from exporter.logs import configure_logging
 from exporter.loki import LokiCollector, LokiShipper
 from exporter.monitor import Monitor, Transition
+from exporter.official_poller import StatusPagePoller
 from exporter.outcomes import Verdict, verdict
 from exporter.passive import HistoryKeeper, RedisPoller, make_redis
 from exporter.probes import Prober, ProbeResult, make_trace_config
@@ -149,8 +150,9 @@ async def serve(
     keeper = None
     tracer = _make_tracer(settings)
     try:
-        # Loki gets its own small connection pool: a push must never wait for a probe's slot
-        async with make_session(settings) as session, aiohttp.ClientSession() as loki_session:
+        # Loki and the status pages get their own connection pool (aiohttp's default, 100):
+        # a push or a slow status page never waits for a probe's slot, nor holds one
+        async with make_session(settings) as session, aiohttp.ClientSession() as side_session:
             scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
             scheduler.trace = tracer.trace if tracer else None
             work: dict[str, Loop] = {}
@@ -160,13 +162,16 @@ async def serve(
             if any(target.configured for target in targets):
                 work["probes"] = scheduler.run
             if shipper is not None:
-                work["loki"] = lambda: shipper.run(loki_session)
+                work["loki"] = lambda: shipper.run(side_session)
+            pages = _make_status_pages(settings, side_session, monitor, targets, clock)
+            if pages is not None:
+                work["status_pages"] = pages.run
             if redis is not None:
                 keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
                 work.update(loops)
             await _run_until(work, stop)
             if shipper is not None:
-                await shipper.flush(loki_session)
+                await shipper.flush(side_session)
     finally:
         if keeper is not None:
             await _final_save(keeper)
@@ -201,6 +206,28 @@ def _make_connectivity(settings: Settings, monitor: Monitor, clock: Clock) -> Co
         interval=settings.probe_interval_seconds,
         timeout=min(settings.probe_timeout_seconds, CONNECT_TIMEOUT),
         on_result=on_result,
+    )
+
+
+def _make_status_pages(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    monitor: Monitor,
+    targets: Sequence[Target],
+    clock: Clock,
+) -> StatusPagePoller | None:
+    pages = {t.slug: t.status_page for t in targets if t.status_page is not None}
+    if not pages:
+        return None
+    return StatusPagePoller(
+        session,
+        pages,
+        interval=settings.status_page_poll_seconds,
+        timeout=settings.probe_timeout_seconds,
+        max_body_bytes=settings.probe_max_body_bytes,
+        max_components=settings.status_page_max_components,
+        now=clock.now,
+        publish=monitor.set_official,
     )
 
 

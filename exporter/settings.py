@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
     history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     connectivity_check_targets: CommaList = ()  # host:port; empty or "none": inferred
+    status_pages: bool = True  # STATUS_PAGES=off: no provider's status page is read
+    status_page_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    status_page_max_components: int = Field(default=20, ge=1, le=500)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from exporter.official import OfficialView
 from exporter.outcomes import Outcome
 from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import Score, State
@@ -99,6 +100,7 @@ class Snapshot:
     stats: ExporterStats
     ready: bool
     redis: RedisView | None = None  # None when REDIS_URL is not set
+    official: Mapping[str, OfficialView] = field(default_factory=dict)  # slug -> status page
     offline: bool = False  # the exporter cannot reach the network (measured or inferred)
     network_up: bool | None = None  # the last connectivity check; None without targets
 

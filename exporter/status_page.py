@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from exporter.api import iso_time, ordered
+from exporter.official import OfficialView
+from exporter.official_html import disagreement_note, official_row
 from exporter.outcomes import Outcome
 from exporter.scoring import STATES, State
 from exporter.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
@@ -102,6 +104,8 @@ text-align:center}
 .notice{background:var(--card);border:1px solid var(--line);border-left:.4rem solid
 var(--unconfigured);border-radius:.5rem;padding:.6rem .9rem}
 .notice.offline{border-left-color:var(--down)}
+.disagree{margin:0 0 .6rem;padding:.3rem .5rem;border-radius:.35rem;font-size:.85rem;
+background:var(--bg);border:1px dashed var(--degraded)}
 svg.spark{display:block;width:100%;height:44px;margin-top:.5rem}
 .spark .lat{fill:none;stroke:var(--fg);stroke-width:1.2;opacity:.7}
 .spark .ok{fill:var(--healthy)}.spark .part{fill:var(--degraded)}.spark .bad{fill:var(--down)}
@@ -129,7 +133,9 @@ def render_page(snapshot: Snapshot, now: float, query: str = "") -> str:
         for s in STATES
         if counts[s]
     )
-    cards = "\n".join(_card(view, now) for view in ordered(snapshot))
+    cards = "\n".join(
+        _card(view, now, snapshot.official.get(view.slug)) for view in ordered(snapshot)
+    )
     waiting = "" if snapshot.ready else " · waiting for the first probe round"
     notice = "" if any(view.configured for view in snapshot.providers.values()) else NOTHING_PROBED
     if snapshot.offline:
@@ -169,7 +175,7 @@ def _legend() -> str:
     )
 
 
-def _card(view: ProviderView, now: float) -> str:
+def _card(view: ProviderView, now: float, official: OfficialView | None = None) -> str:
     state = view.state.value
     slug = escape(view.slug)
     score = None if view.score is None else view.score.value
@@ -187,11 +193,14 @@ def _card(view: ProviderView, now: float) -> str:
         rows.append(("breaker", escape(view.breaker)))
     if view.backoff > 0:
         rows.append(("backing off", f"{view.backoff:.0f} s (Retry-After)"))
+    if (their := official_row(official)) is not None:
+        rows.append(their)
     details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     return f"""<article class="card {state}" id="provider-{slug}" data-provider="{slug}" \
 data-state="{state}">
 <h2>{slug}<span class="pill" data-role="state">{state}</span></h2>
-<p class="reason">{escape(reason_text(view.reason))} · for {_age(now, view.since)}</p>
+<p class="reason">{escape(reason_text(view.reason))} · for {_age(now, view.since)}</p>\
+{disagreement_note(view.state, official)}
 <div class="stats">{stats}</div>
 <dl>{details}</dl>{_models(view)}{sparkline(view.minutes)}
 </article>"""

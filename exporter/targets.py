@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -19,6 +20,7 @@ from exporter.catalog import (
 )
 from exporter.config_text import check_text, read_config_file
 from exporter.errors import ConfigError
+from exporter.official import StatusPage, summary_url
 from exporter.settings import Settings
 
 URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
@@ -46,6 +48,7 @@ class Target:
     spec: ProviderSpec
     url: str
     credential: Credential | None  # None: no key configured, so the provider is `unconfigured`
+    status_page: StatusPage | None = None  # its public status page, read beside the probes
 
     @property
     def slug(self) -> str:
@@ -69,7 +72,10 @@ def resolve_targets(settings: Settings, environ: Mapping[str, str]) -> tuple[Tar
     targets = []
     for slug in slugs:
         try:
-            targets.append(_resolve(catalog[slug], environ))
+            target = _resolve(catalog[slug], environ)
+            if settings.status_pages:
+                target = replace(target, status_page=_status_page(catalog[slug], environ))
+            targets.append(target)
         except ConfigError as exc:
             errors.extend(exc.lines)
     watched = {target.slug for target in targets}
@@ -117,6 +123,28 @@ def _resolve(spec: ProviderSpec, environ: Mapping[str, str]) -> Target:
     if spec.auth is AuthStyle.GOOGLE and base is None:
         base = spec.base_url.format(location=_vertex_location(environ))
     return Target(spec=spec, url=spec.probe_url(base), credential=credential)
+
+
+def _status_page(spec: ProviderSpec, environ: Mapping[str, str]) -> StatusPage | None:
+    """Return the provider's status page: `{SLUG}_STATUS_PAGE_URL` (`none` disables it), else the
+    catalog's; `{SLUG}_STATUS_COMPONENTS` narrows it to some components (or groups)."""
+    url_var = f"{spec.env_prefix}_STATUS_PAGE_URL"
+    url = environ.get(url_var, "").strip() or spec.status_page_url
+    if url_var in environ:
+        check_text(url_var, url)
+    if url.lower() == "none":
+        url = ""
+    if url and not URL_PATTERN.fullmatch(url):
+        raise ConfigError([f"{url_var}: must be an http:// or https:// URL (or none)"])
+    if url and "@" in urlsplit(url).netloc:  # it is shown on the page and in the API
+        raise ConfigError([f"{url_var}: a public status page needs no credentials in its URL"])
+    names_var = f"{spec.env_prefix}_STATUS_COMPONENTS"
+    raw = environ.get(names_var, "")
+    check_text(names_var, raw)
+    names = frozenset(part.strip().casefold() for part in raw.split(",") if part.strip())
+    if names and not url:
+        raise ConfigError([f"{names_var}: {spec.slug} has no status page (set {url_var})"])
+    return StatusPage(summary_url(url), names) if url else None
 
 
 def _credential(spec: ProviderSpec, environ: Mapping[str, str]) -> Credential | None:

@@ -30,6 +30,8 @@ CONTRACT_ALERTS = (
     "ProviderExporterRedisDown",
     "ProviderExporterProbesStalled",
     "ProviderExporterOffline",  # issue 14
+    "ProviderOutageUnacknowledged",  # issue 16
+    "ProviderOfficialIncident",  # issue 16
 )
 
 # The recording-rule names the dashboards use.
@@ -41,6 +43,7 @@ CONTRACT_RECORDS = (
     ),
     "provider:gateway_error:ratio_rate5m",
     "provider:gateway_error:ratio_rate1h",
+    "provider:official_lead_time:seconds",
 )
 
 # The scrape job names the dashboards and rules select on.

@@ -55,6 +55,9 @@ def test_defaults() -> None:
         ("MODELS", "gpt-4o"),
         ("HEALTH_WEIGHT_LATENCY", "2"),
         ("DOWN_AFTER_FAILURES", "0"),
+        ("STATUS_PAGES", "maybe"),
+        ("STATUS_PAGE_POLL_SECONDS", "0"),
+        ("STATUS_PAGE_MAX_COMPONENTS", "0"),
     ],
 )
 def test_bad_value_names_the_variable(
@@ -289,3 +292,60 @@ def test_bad_connectivity_target_names_the_variable(
         load_settings()
     (line,) = error.value.lines
     assert line.startswith("CONNECTIVITY_CHECK_TARGETS: expected host:port"), line
+
+
+def test_status_pages_from_catalog_env_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog's page by default; {SLUG}_STATUS_PAGE_URL overrides it (a page's home gets
+    the summary path) or disables it with `none`; {SLUG}_STATUS_COMPONENTS narrows it;
+    PROVIDERS_FILE entries take `status_page_url`; STATUS_PAGES=off disables them all."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "providers:\n"
+        "  - slug: my-llm\n"
+        "    base_url: http://127.0.0.1:9/v1\n"
+        "    status_page_url: https://status.my-llm.test\n"
+    )
+    monkeypatch.setenv("PROVIDERS_FILE", str(path))
+    env = {
+        "OPENAI_API_KEY": "k",
+        "OPENAI_STATUS_COMPONENTS": "API, Chat Completions",
+        "GROQ_API_KEY": "k",
+        "GROQ_STATUS_PAGE_URL": "https://groq.example/",
+        "ANTHROPIC_API_KEY": "k",
+        "ANTHROPIC_STATUS_PAGE_URL": "none",
+        "TOGETHER_API_KEY": "k",
+        "MY_LLM_API_KEY": "k",
+    }
+    pages = {t.slug: t.status_page for t in resolve_targets(load_settings(), env)}
+    assert pages["openai"] is not None
+    assert pages["openai"].url == "https://status.openai.com/api/v2/summary.json"
+    assert pages["openai"].components == {"api", "chat completions"}
+    assert (
+        pages["groq"] is not None
+        and pages["groq"].url == "https://groq.example/api/v2/summary.json"
+    )
+    assert pages["anthropic"] is None
+    assert pages["together"] is None  # no Statuspage-compatible page known
+    assert pages["my-llm"] is not None
+    assert pages["my-llm"].url == "https://status.my-llm.test/api/v2/summary.json"
+    monkeypatch.setenv("STATUS_PAGES", "off")
+    assert all(t.status_page is None for t in resolve_targets(load_settings(), env))
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"GROQ_STATUS_PAGE_URL": "ftp://status"}, "GROQ_STATUS_PAGE_URL"),
+        ({"GROQ_STATUS_PAGE_URL": "https://u:p@status.test"}, "GROQ_STATUS_PAGE_URL"),
+        ({"GROQ_STATUS_PAGE_URL": "https://status.test/\x07"}, "GROQ_STATUS_PAGE_URL"),
+        ({"TOGETHER_STATUS_COMPONENTS": "API"}, "TOGETHER_STATUS_COMPONENTS"),
+    ],
+)
+def test_bad_status_page_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        resolve_targets(load_settings(), {"GROQ_API_KEY": "k", "TOGETHER_API_KEY": "k", **env})
+    assert len(error.value.lines) == 1
+    assert error.value.lines[0].startswith(f"{variable}: ")
+    assert "u:p" not in error.value.lines[0]

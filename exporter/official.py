@@ -1,0 +1,231 @@
+"""The providers' own word: a Statuspage `summary.json` read into what it claims, and how that
+claim compares with our state. Pure: no I/O (the poller in `official_poller.py` fetches).
+
+Shown beside our verdict, never inside it: nothing here changes a provider's state or score.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from exporter.scoring import State
+
+INDICATORS = ("none", "minor", "major", "critical")
+COMPONENT_STATUSES = (
+    "operational",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+    "under_maintenance",
+)
+# What a component's status says about the page's indicator, for a page narrowed to some
+# components ({SLUG}_STATUS_COMPONENTS): the worst watched component wins.
+STATUS_INDICATOR = {
+    "operational": "none",
+    "under_maintenance": "none",
+    "degraded_performance": "minor",
+    "partial_outage": "major",
+    "major_outage": "critical",
+}
+RESOLVED = frozenset({"resolved", "postmortem", "completed"})
+MAX_PAGE_COMPONENTS = 500  # more is not a status page someone reads: refused as a whole
+MAX_NAME_CHARS = 64  # a component's label value
+MAX_TITLE_CHARS = 200  # an incident's title, as shown
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPage:
+    """Where a provider publishes its status, and which of its components count."""
+
+    url: str  # the summary.json URL
+    components: frozenset[str] = frozenset()  # casefolded names; empty: every component
+
+
+class BadPageError(Exception):
+    """The page answered with something that is not a usable summary; `reason` is a fixed word."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One unresolved incident, as the page declares it."""
+
+    title: str
+    impact: str  # one of INDICATORS
+    url: str | None  # the page's link to it (http/https only)
+    started: float | None  # unix time the provider created it
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialWord:
+    """What one page says now, narrowed to the watched components."""
+
+    indicator: str  # one of INDICATORS
+    description: str  # the page's own words ("All Systems Operational")
+    components: tuple[tuple[str, str], ...]  # (name, status), at most the configured cap
+    incidents: tuple[Incident, ...]  # unresolved, newest first
+
+    @property
+    def affected(self) -> tuple[str, ...]:
+        """Return the watched components that are not operational."""
+        quiet = ("operational", "under_maintenance")
+        return tuple(name for name, status in self.components if status not in quiet)
+
+    @property
+    def newest(self) -> Incident | None:
+        return self.incidents[0] if self.incidents else None
+
+    @property
+    def declared_at(self) -> float | None:
+        """Return when the oldest unresolved incident was declared: the start of their story."""
+        times = [incident.started for incident in self.incidents if incident.started is not None]
+        return min(times) if times else None
+
+    def count(self, impact: str) -> int:
+        return sum(1 for incident in self.incidents if incident.impact == impact)
+
+
+@dataclass(frozen=True, slots=True)
+class OfficialView:
+    """A provider's status page as the exporter last read it."""
+
+    url: str
+    up: bool | None = None  # None until the first poll ends
+    word: OfficialWord | None = None  # None unless the last poll read the page
+    last_success: float | None = None
+    error: str | None = None  # the reason of the last failed poll, while failing
+    errors: Mapping[str, int] = field(default_factory=dict)  # reason -> failed polls
+
+    @property
+    def page(self) -> str:
+        """Return the human page: the summary URL without its API path."""
+        return self.url.split("/api/v2/", 1)[0]
+
+
+def summary_url(url: str) -> str:
+    """Return the summary.json URL of a page given as its home (`https://status.x.com`) or as a
+    JSON URL already."""
+    if url.split("?", 1)[0].endswith(".json"):
+        return url
+    return url.rstrip("/") + "/api/v2/summary.json"
+
+
+def disagreement(state: State, word: OfficialWord | None) -> str | None:
+    """Return where our state and their word disagree, or None: `down_they_say_operational`
+    (we see it down, their indicator is none) or `incident_we_see_healthy` (their indicator is
+    not none, we see it healthy)."""
+    if word is None:
+        return None
+    if state is State.DOWN and word.indicator == "none":
+        return "down_they_say_operational"
+    if state is State.HEALTHY and word.indicator != "none":
+        return "incident_we_see_healthy"
+    return None
+
+
+def parse_summary(body: bytes, *, watch: frozenset[str], cap: int) -> OfficialWord:
+    """Read a Statuspage summary.json; `watch` (casefolded names, empty for all) narrows it to
+    some components or their groups. Raises BadPageError for anything that is not a summary."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # HTML, a cut body, "[[[[..."
+        raise BadPageError("not_json") from None
+    status = document.get("status") if isinstance(document, dict) else None
+    if not isinstance(status, dict):
+        raise BadPageError("bad_shape")
+    indicator = status.get("indicator")
+    if indicator not in INDICATORS:
+        raise BadPageError("unknown_indicator")
+    raw = _list(document, "components")
+    if len(raw) > MAX_PAGE_COMPONENTS:
+        raise BadPageError("too_many_components")
+    components = _components(raw, watch)
+    if watch and not components:
+        raise BadPageError("components_not_found")  # {SLUG}_STATUS_COMPONENTS names none of them
+    watched_names = {name.casefold() for name, _ in components}
+    incidents = _incidents(_list(document, "incidents"), watched_names if watch else None)
+    if watch:  # the page's indicator speaks for every component: derive it from ours
+        levels = [STATUS_INDICATOR[status] for _, status in components]
+        levels += [incident.impact for incident in incidents]
+        indicator = max(levels, key=INDICATORS.index, default="none")
+    description = clean(status.get("description"), MAX_TITLE_CHARS) or ""
+    return OfficialWord(indicator, description, components[:cap], incidents)
+
+
+def _list(document: dict[str, Any], key: str) -> list[Any]:
+    value = document.get(key, [])
+    if not isinstance(value, list):
+        raise BadPageError("bad_shape")
+    return value
+
+
+def _components(raw: list[Any], watch: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    entries = [entry for entry in raw if isinstance(entry, dict)]
+    groups = {entry.get("id"): entry.get("name") for entry in entries if entry.get("group")}
+    seen: dict[str, str] = {}
+    for entry in entries:
+        name = clean(entry.get("name"), MAX_NAME_CHARS)
+        status = entry.get("status")
+        if entry.get("group") or not name or status not in COMPONENT_STATUSES:
+            continue  # a group only sums its children; an unknown status is no claim
+        group = groups.get(entry.get("group_id"))
+        names = {name.casefold(), (clean(group, MAX_NAME_CHARS) or "").casefold()}
+        if watch and not names & watch:
+            continue
+        seen.setdefault(name, status)  # two components cleaned to one name: the first speaks
+    return tuple(seen.items())
+
+
+def _incidents(raw: list[Any], watched: set[str] | None) -> tuple[Incident, ...]:
+    found = []
+    for entry in raw:
+        if not isinstance(entry, dict) or entry.get("status") in RESOLVED:
+            continue
+        impact = entry.get("impact")
+        if impact not in INDICATORS:  # "maintenance", or a value we do not know
+            continue
+        if watched is not None and not _touches(entry, watched):
+            continue
+        link = entry.get("shortlink")
+        url = link if isinstance(link, str) and link.startswith(("https://", "http://")) else None
+        title = clean(entry.get("name"), MAX_TITLE_CHARS) or "(untitled)"
+        found.append(Incident(title, impact, url, _timestamp(entry.get("created_at"))))
+    found.sort(key=lambda incident: incident.started or 0.0, reverse=True)
+    return tuple(found)
+
+
+def _touches(entry: dict[str, Any], watched: set[str]) -> bool:
+    """Tell whether an incident names a watched component (one that names none may be any)."""
+    listed = entry.get("components")
+    if not isinstance(listed, list) or not listed:
+        return True
+    names = {clean(c.get("name"), MAX_NAME_CHARS) for c in listed if isinstance(c, dict)}
+    return any(name.casefold() in watched for name in names if name)
+
+
+def _timestamp(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
+def clean(value: object, limit: int) -> str | None:
+    """Return page text fit for a label or a page: no control or format characters, spaces
+    collapsed, at most `limit` characters; None when nothing is left."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in value)
+    text = " ".join(kept.split())[:limit].strip()
+    return text or None
