@@ -89,15 +89,16 @@ class DemoUpstream:
         return web.json_response({"error": "invalid api key"}, status=401)
 
 
-def demo_targets(base: str) -> tuple[Target, ...]:
-    """Return one target per simulated provider, plus one with no key at all."""
+def demo_targets(base: str, pages: bool = True) -> tuple[Target, ...]:
+    """Return one target per simulated provider, plus one with no key at all; three have a
+    status page unless `pages` is off (STATUS_PAGES)."""
     targets = [
         Target(
             ProviderSpec(f"demo-{name}", f"{base}/{name}"),
             f"{base}/{name}/models",
             DEMO_KEY,
             StatusPage(f"{base}/{name}/status/api/v2/summary.json")
-            if name in DemoStatusPages.PAGES
+            if pages and name in DemoStatusPages.PAGES
             else None,
         )
         for name in ("healthy", "slow", "flaky", "ratelimited", "outage", "keyrefused")
@@ -129,7 +130,7 @@ async def _run(settings: Settings) -> None:
             update={"connectivity_check_targets": (f"127.0.0.1:{port}",)}
         )
     try:
-        await serve(settings, demo_targets(f"http://127.0.0.1:{port}"))
+        await serve(settings, demo_targets(f"http://127.0.0.1:{port}", settings.status_pages))
     finally:
         await runner.cleanup()
 

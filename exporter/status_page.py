@@ -161,7 +161,9 @@ refreshes every {REFRESH_SECONDS} s</p>
 <p class="muted">Score: 0–1, weighted from 1 h availability, 5 m error rate and p95 latency
 (times the circuit-breaker factor when known). Availability: share of conclusive checks that
 succeeded; a 429 or a refused key is not an outage. Bars: each minute of the last hour (green up,
-amber partly, red down, grey no check); the line is the mean latency.</p></section>
+amber partly, red down, grey no check); the line is the mean latency. Their page: what the
+provider's own status page says, their claim beside our measurement and never part of it; ⚠
+marks where the two disagree.</p></section>
 <footer><a href="/api/v1/providers{q}">JSON</a> ·
 <a href="/api/v1/openapi.json{q}">OpenAPI</a> · <a href="/metrics">/metrics</a></footer>
 </body></html>

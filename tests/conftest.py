@@ -18,7 +18,9 @@ EXPORTER_VARIABLES = (
     | {spec.key_env for spec in BUILTIN}
     | {"GOOGLE_PROJECT_ID", "GOOGLE_VERTEX_LOCATION", "REDIS_URL", "LOKI_URL"}
 )
-PROVIDER_VARIABLE = re.compile(r"^[A-Z0-9_]+_(API_KEY|BASE_URL)$|^OTEL_")
+PROVIDER_VARIABLE = re.compile(
+    r"^[A-Z0-9_]+_(API_KEY|BASE_URL|STATUS_PAGE_URL|STATUS_COMPONENTS)$|^OTEL_"
+)
 
 
 @pytest.fixture(autouse=True)

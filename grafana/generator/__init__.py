@@ -47,7 +47,8 @@ _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 
 @dataclass(frozen=True)
 class Query:
-    """One query of one dashboard: a panel target or a variable's query (``panel_id`` 0)."""
+    """One query of one dashboard: a panel target, a variable's query (``panel_id`` 0) or an
+    annotation's (``panel_id`` -1)."""
 
     dashboard_uid: str
     panel_id: int
@@ -92,6 +93,15 @@ def iter_queries() -> Iterator[Query]:
         for variable in dashboard.variables:
             yield Query(
                 dashboard.uid, 0, f"${variable.name}", variable.kind, variable.query, variable.feeds
+            )
+        for annotation in dashboard.annotations:
+            yield Query(
+                dashboard.uid,
+                -1,
+                f"annotation {annotation.name}",
+                "prometheus",
+                annotation.expr,
+                annotation.feeds,
             )
         for panel_id, panel in dashboard.panels():
             for target in panel.targets:

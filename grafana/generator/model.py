@@ -200,6 +200,31 @@ class Variable:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """A Prometheus query whose series mark time regions on every panel of a dashboard."""
+
+    name: str
+    expr: str
+    title: str  # Grafana's titleFormat: {{label}} placeholders
+    colour: str = "orange"
+    feeds: tuple[str, ...] = (EXPORTER,)
+
+    def render(self) -> Json:
+        return {
+            "datasource": datasource("prometheus"),
+            "enable": True,
+            "hide": False,
+            "expr": self.expr,
+            "iconColor": self.colour,
+            "name": self.name,
+            "step": "60s",
+            "titleFormat": self.title,
+            "tagKeys": "provider",
+            "useValueForTime": False,
+        }
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """A dashboard: identity, folder, variables and an ordered list of rows and panels."""
 
@@ -212,6 +237,7 @@ class Dashboard:
     tags: tuple[str, ...] = ()
     time_from: str = "now-6h"
     refresh: str = "30s"
+    annotations: tuple[Annotation, ...] = ()
 
     def panels(self) -> list[tuple[int, Panel]]:
         """Return the (id, panel) pairs in render order; rows take ids too."""
@@ -251,7 +277,9 @@ class Dashboard:
             "timezone": "utc",
             "timepicker": {},
             "links": [],
-            "annotations": {"list": [_builtin_annotation()]},
+            "annotations": {
+                "list": [_builtin_annotation(), *(a.render() for a in self.annotations)]
+            },
             "templating": {"list": [v.render() for v in self.variables]},
             "panels": rendered,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.outcomes import OUTCOMES, Outcome, Verdict, verdict
-from grafana.generator.model import Json, Panel, Target
+from grafana.generator.model import Annotation, Json, Panel, Target
 
 # The alert rules' thresholds (prometheus/rules/alerts.yml); a test checks they still agree.
 HEALTH_SCORE_LOW = 0.5  # ProviderHealthScoreLow fires below this score
@@ -15,6 +15,12 @@ PROVIDER_STATES = ("healthy", "degraded", "down", "unknown", "unconfigured")
 STATE_COLOURS = ("green", "yellow", "red", "text", "blue")
 BREAKER_STATES = ("closed", "half_open", "open")
 BREAKER_COLOURS = ("green", "yellow", "red")
+OFFICIAL_COLOURS = ("green", "yellow", "orange", "red")  # none, minor, major, critical
+OFFICIAL_HELP = (
+    "What the provider's own status page says (gatewayz_provider_official_indicator): their "
+    "claim, shown beside our state and never part of it. No data while the page is unknown or "
+    "unreadable (provider_exporter_status_page_up 0)."
+)
 
 # Every outcome a probe can end in, from the exporter's own table: the outcome panels' legend.
 OUTCOME_HELP = (
@@ -206,3 +212,13 @@ BREAKER_MAPPINGS_SOURCE = (
     code_expr("gatewayz_circuit_breaker_state", "state", BREAKER_STATES, ENV_PROVIDER),
     code_mappings(BREAKER_STATES, BREAKER_COLOURS),
 )
+
+
+def official_annotation(selector: str) -> Annotation:
+    """Return the annotation marking the time a provider's own page reports a problem."""
+    return Annotation(
+        "Their status page",
+        "max by (environment, provider, indicator) (gatewayz_provider_official_indicator"
+        f'{{{selector}, indicator!="none"}}) == 1',
+        "{{provider}}: their page says {{indicator}}",
+    )

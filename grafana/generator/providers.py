@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from exporter.official import INDICATORS
 from grafana.generator.model import (
     BACKEND,
     PROMETHEUS,
@@ -16,6 +17,8 @@ from grafana.generator.panels import (
     BREAKER_STATES,
     ENV,
     ENV_PROVIDER,
+    OFFICIAL_COLOURS,
+    OFFICIAL_HELP,
     PROVIDER_STATES,
     SCORE_THRESHOLDS,
     STATE_COLOURS,
@@ -23,6 +26,7 @@ from grafana.generator.panels import (
     code_mappings,
     heatmap,
     instant,
+    official_annotation,
     offline_mappings,
     outcome_panel,
     quantile,
@@ -55,6 +59,8 @@ STATE = code_expr("gatewayz_provider_status", "status", PROVIDER_STATES, ENV_PRO
 BREAKER = code_expr("gatewayz_circuit_breaker_state", "state", BREAKER_STATES, ENV_PROVIDER)
 STATE_MAPPINGS = code_mappings(PROVIDER_STATES, STATE_COLOURS)
 BREAKER_MAPPINGS = code_mappings(BREAKER_STATES, BREAKER_COLOURS)
+OFFICIAL = code_expr("gatewayz_provider_official_indicator", "indicator", INDICATORS, ENV_PROVIDER)
+OFFICIAL_MAPPINGS = code_mappings(INDICATORS, OFFICIAL_COLOURS)
 LATENCY = "provider_response_time_seconds_bucket"
 
 
@@ -75,7 +81,9 @@ def provider_health() -> Dashboard:
         instant(quantile(0.5, LATENCY, ENV_PROVIDER, "environment, provider"), "p50"),
         instant(quantile(0.95, LATENCY, ENV_PROVIDER, "environment, provider"), "p95"),
         instant(BREAKER, "Breaker"),
-        description="One row per provider. Empty cells mean no data (never 0 or 100 %).",
+        instant(OFFICIAL, "Their page"),
+        description="One row per provider. Empty cells mean no data (never 0 or 100 %). "
+        "Their page: the provider's own status page indicator, beside our state.",
         height=10,
         overrides=_glance_overrides(),
     )
@@ -86,6 +94,7 @@ def provider_health() -> Dashboard:
         description="Health of every upstream AI provider as the exporter's probes see it.",
         tags=("gatewayz", "providers"),
         variables=(ENVIRONMENT, PROVIDERS),
+        annotations=(official_annotation(ENV_PROVIDER),),
         items=(
             Row("At a glance"),
             stat(
@@ -108,6 +117,12 @@ def provider_health() -> Dashboard:
             Row("State and score"),
             state_timeline(
                 "Provider state", Target(STATE, "{{provider}}"), mappings=STATE_MAPPINGS
+            ),
+            state_timeline(
+                "Their status page (official indicator)",
+                Target(OFFICIAL, "{{provider}}"),
+                mappings=OFFICIAL_MAPPINGS,
+                description=OFFICIAL_HELP,
             ),
             timeseries(
                 "Health score",
@@ -213,6 +228,7 @@ def _glance_overrides() -> tuple[dict[str, object], ...]:
     return (
         mapped("Value #A", STATE_MAPPINGS),
         mapped("Value #I", BREAKER_MAPPINGS),
+        mapped("Value #J", OFFICIAL_MAPPINGS),
         unit("Value #[B-F]", "percentunit"),
         unit("Value #[GH]", "s"),
     )
@@ -228,9 +244,16 @@ def provider_detail() -> Dashboard:
         description="One provider in depth: why its score is what it is.",
         tags=("gatewayz", "providers"),
         variables=(ENVIRONMENT, ONE_PROVIDER),
+        annotations=(official_annotation(sel),),
         items=(
             Row("Now"),
             stat("State", Target(STATE.replace(ENV_PROVIDER, sel)), mappings=STATE_MAPPINGS),
+            stat(
+                "Their status page",
+                Target(OFFICIAL.replace(ENV_PROVIDER, sel)),
+                mappings=OFFICIAL_MAPPINGS,
+                description=OFFICIAL_HELP,
+            ),
             stat(
                 "Health score",
                 Target(f"gatewayz_provider_health_score{{{sel}}}"),
@@ -290,6 +313,23 @@ def provider_detail() -> Dashboard:
                 Target(BREAKER.replace(ENV_PROVIDER, sel), "breaker"),
                 mappings=BREAKER_MAPPINGS,
                 height=4,
+            ),
+            state_timeline(
+                "Their status page (official indicator)",
+                Target(OFFICIAL.replace(ENV_PROVIDER, sel), "their page"),
+                mappings=OFFICIAL_MAPPINGS,
+                description=OFFICIAL_HELP,
+                height=4,
+            ),
+            table(
+                "Their components (watched)",
+                instant(
+                    f"gatewayz_provider_official_component_status{{{sel}}} == 1",
+                    "status",
+                ),
+                description="The watched components of the provider's page and the status it "
+                "gives each ({SLUG}_STATUS_COMPONENTS narrows them).",
+                height=6,
             ),
             Row("Latency"),
             heatmap(

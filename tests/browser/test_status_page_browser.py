@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -66,6 +67,20 @@ async def api_states(exporter: ExporterProcess, query: str = "") -> dict[str, st
     return {p["slug"]: p["state"] for p in json.loads(body)["providers"]}
 
 
+async def wait_for_official(
+    exporter: ExporterProcess, slug: str, disagreement: str, timeout: float = 30
+) -> None:
+    """Wait until the API shows `slug`'s status page read, with the given disagreement."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        code, _, body = await exporter.get(f"/api/v1/providers/{slug}")
+        official = json.loads(body)["official"] if code == 200 else None
+        if official and official["disagreement"] == disagreement:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{slug}: official disagreement {disagreement} not seen in {timeout}s")
+
+
 async def load_consistent(page: Page, exporter: ExporterProcess, query: str = "") -> dict[str, str]:
     """Load the page between two identical API answers (the demo moves); return its states."""
     for _ in range(5):
@@ -82,8 +97,10 @@ async def load_consistent(page: Page, exporter: ExporterProcess, query: str = ""
 
 async def test_page_shows_every_demo_provider_with_its_state(browser: Browser) -> None:
     """Without JavaScript, every demo provider is on the page with the state the API reports."""
-    async with ExporterProcess({"PROBE_INTERVAL_SECONDS": "1"}, args=("demo",)) as exporter:
+    env = {"PROBE_INTERVAL_SECONDS": "1", "STATUS_PAGES": "on"}
+    async with ExporterProcess(env, args=("demo",)) as exporter:
         await wait_for_states(exporter, SETTLED, timeout=60)
+        await wait_for_official(exporter, "demo-healthy", "incident_we_see_healthy")
         context = await browser.new_context(
             java_script_enabled=False, viewport={"width": 1280, "height": 900}
         )
@@ -94,6 +111,12 @@ async def test_page_shows_every_demo_provider_with_its_state(browser: Browser) -
             assert shown[slug] == state
         assert await page.title() == "Provider status"
         assert await page.locator(".legend dt").count() == 5
+        # their word beside ours: the demo's healthy provider has an incident on its own page
+        healthy = page.locator("#provider-demo-healthy")
+        note = healthy.locator("[data-disagreement=incident_we_see_healthy]")
+        assert await note.is_visible()
+        assert "Their status page reports minor issues" in await note.inner_text()
+        assert await healthy.locator("[data-role=official]").inner_text() == "minor issues"
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=ARTIFACTS / "status-page.png", full_page=True)
         await context.close()

@@ -32,6 +32,7 @@ from tests.support import upstream as fake
 from tests.support.backend import Backend
 from tests.support.process import ExporterProcess
 from tests.support.redis_server import RedisServer
+from tests.support.status_pages import SUMMARY_PATH, ScriptedPage, incident, operational, summary
 from tests.support.upstream import FakeUpstream, free_port
 
 T = TypeVar("T")
@@ -41,6 +42,20 @@ PROVIDERS = ("openai", "groq", "together", "fireworks")
 DOWN_PROVIDER = "groq"  # the one a test turns into 503s
 BREAKER_OPEN_PROVIDER = "together"  # its breaker is written as open in Redis
 MODELS = "openai:model-a,groq:model-a,together:model-b"
+LEAD_TIME_PROVIDER = "fireworks"  # its page declares an incident after it goes down
+
+
+def status_pages() -> dict[str, ScriptedPage]:
+    """Every provider's scripted status page: openai's reports a minor incident throughout (the
+    dashboards' official panels and annotations have something to show), the others none."""
+    minor = summary(
+        "minor",
+        {"API": "operational", "Fine-tuning": "degraded_performance"},
+        [incident("Fine-tuning jobs delayed", "minor", time.time(), ["Fine-tuning"])],
+    )
+    return {slug: ScriptedPage(minor if slug == "openai" else operational()) for slug in PROVIDERS}
+
+
 KEY = "canary-e2e-0123456789"
 
 
@@ -115,6 +130,7 @@ class Stack:
 
     loop: LoopThread
     upstream: FakeUpstream
+    page_host: FakeUpstream
     redis: RedisServer
     exporter: ExporterProcess
     backend: BackendMetrics
@@ -126,9 +142,19 @@ class Stack:
         """Change what the fake upstream answers for one provider (from the loop's thread)."""
         self.loop.call(lambda: self.upstream.set(provider, behaviour))
 
+    def set_page(self, provider: str, document: dict[str, Any]) -> None:
+        """Change what a provider's status page says (from the loop's thread)."""
+        page = self.page_host.behaviours[provider]
+        assert isinstance(page, ScriptedPage)
+        self.loop.call(lambda: page.set(document))
 
-def _exporter_env(upstream: FakeUpstream, redis: RedisServer) -> dict[str, str]:
+
+def _exporter_env(
+    upstream: FakeUpstream, page_host: FakeUpstream, redis: RedisServer
+) -> dict[str, str]:
     env = {
+        "STATUS_PAGES": "on",
+        "STATUS_PAGE_POLL_SECONDS": "1",
         "PROVIDERS": ",".join(PROVIDERS),
         "PROBE_INTERVAL_SECONDS": "1",
         "PROBE_TIMEOUT_SECONDS": "2",
@@ -141,6 +167,7 @@ def _exporter_env(upstream: FakeUpstream, redis: RedisServer) -> dict[str, str]:
         prefix = slug.upper().replace("-", "_")
         env[f"{prefix}_API_KEY"] = KEY
         env[f"{prefix}_BASE_URL"] = upstream.base_url(slug)
+        env[f"{prefix}_STATUS_PAGE_URL"] = f"{page_host.base_url(slug)}/{SUMMARY_PATH}"
     return env
 
 
@@ -285,12 +312,16 @@ def running_stack(work: Path) -> Iterator[Stack]:
         cleanup.callback(lambda: loop.run(upstream.stop()))
         for slug in PROVIDERS:
             upstream.set(slug, fake.ok(("model-a", "model-b"), delay=0.05))
+        page_host = loop.run(FakeUpstream().start())
+        cleanup.callback(lambda: loop.run(page_host.stop()))
+        for slug, page in status_pages().items():
+            page_host.set(slug, page)
         redis = RedisServer().start()
         cleanup.callback(redis.close)
         seed_redis(redis)
         redis_exporter, redis_exporter_target = start_redis_exporter(redis, work)
         cleanup.callback(_stop_process, redis_exporter)
-        exporter = ExporterProcess(_exporter_env(upstream, redis))
+        exporter = ExporterProcess(_exporter_env(upstream, page_host, redis))
         cleanup.callback(lambda: loop.run(exporter.stop()))
         loop.run(exporter.__aenter__())
         token = secrets.token_urlsafe(24)
@@ -315,6 +346,7 @@ def running_stack(work: Path) -> Iterator[Stack]:
         yield Stack(
             loop,
             upstream,
+            page_host,
             redis,
             exporter,
             backend,

@@ -124,6 +124,7 @@ def summarise(outcomes: dict[Query, Outcome]) -> dict[str, Any]:
             else:
                 empty_by_design.append(f"#{panel_id} {panel.title}")
         variables = by_panel[(dashboard.uid, 0)]
+        annotations = by_panel[(dashboard.uid, -1)]
         summary[dashboard.uid] = {
             "panels": len(dashboard.panels()),
             "promql_panels_proven_live": live,
@@ -132,6 +133,10 @@ def summarise(outcomes: dict[Query, Outcome]) -> dict[str, Any]:
             "variables": len(variables),
             "variables_proven_live": sum(
                 1 for q in variables if q in outcomes and outcomes[q].series
+            ),
+            "annotations": len(annotations),
+            "annotations_proven_live": sum(
+                1 for q in annotations if q in outcomes and outcomes[q].series
             ),
         }
     return summary

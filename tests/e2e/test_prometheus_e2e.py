@@ -22,12 +22,14 @@ from tests.e2e.stack import (
     BREAKER_OPEN_PROVIDER,
     DOWN_PROVIDER,
     ENVIRONMENT,
+    LEAD_TIME_PROVIDER,
     PROVIDERS,
     Stack,
     wait_until,
 )
 from tests.prometheus.support import CONTRACT_ALERTS, CONTRACT_RECORDS, REPO
 from tests.support import upstream as fake
+from tests.support.status_pages import incident, operational, summary
 
 ARTIFACTS = REPO / "artifacts"
 # Series the SLO alerts read besides the contract ratios.
@@ -187,3 +189,58 @@ def test_provider_down_goes_pending_then_firing_and_resolves(stack: Stack) -> No
         {r["metric"]["alertname"] for r in result} == {"ProviderDown"} for result in shown.values()
     ), shown
     assert firing < pending + 65
+
+
+INCIDENT_DELAY = 20.0  # seconds between the provider failing and its page declaring it
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_lead_time_of_our_down_over_their_declaration(stack: Stack) -> None:
+    """The provider fails; its page declares a major incident 20 s later. The lead-time record
+    gives 20 s minus our own detection time (a second or two at a 1 s interval), within 3 s;
+    ProviderOfficialIncident goes pending; the figures are printed."""
+    slug = LEAD_TIME_PROVIDER
+    down = f'gatewayz_provider_status{{provider="{slug}", status="down"}} == 1'
+    record = f'provider:official_lead_time:seconds{{provider="{slug}"}}'
+    stack.set_upstream(slug, fake.status(503))
+    failed_at = time.time()
+    try:
+        wait_until(lambda: stack.prometheus.query(down), 30, f"{slug} down in Prometheus")
+        time.sleep(max(0.0, failed_at + INCIDENT_DELAY - time.time()))
+        declared = time.time()
+        outage = incident("Elevated error rates", "major", declared, ["API"])
+        stack.set_page(slug, summary("major", {"API": "major_outage"}, [outage]))
+        (sample,) = wait_until(lambda: stack.prometheus.query(record), 30, "lead-time record")
+        lead = float(sample["value"][1])
+        pending = wait_until(
+            lambda: [
+                a
+                for a in stack.prometheus.alerts("ProviderOfficialIncident")
+                if a["labels"]["provider"] == slug
+            ],
+            30,
+            "ProviderOfficialIncident pending",
+        )
+    finally:
+        stack.set_upstream(slug, fake.ok(("model-a", "model-b")))
+        stack.set_page(slug, operational())
+    print(
+        f"\nlead time {lead:.1f} s for an incident declared {INCIDENT_DELAY:.0f} s after the fault"
+    )
+    labels = {k: v for k, v in sample["metric"].items() if k != "__name__"}
+    assert labels == {"environment": ENVIRONMENT, "provider": slug}
+    assert abs(lead - INCIDENT_DELAY) <= 3
+    assert pending[0]["state"] == "pending" and pending[0]["labels"]["severity"] == "warning"
+    wait_until(
+        lambda: (
+            not stack.prometheus.query(down)
+            and not [
+                a
+                for a in stack.prometheus.alerts("ProviderDown")
+                if a["labels"]["provider"] == slug
+            ]
+        ),
+        60,
+        f"{slug} recovered and ProviderDown cleared",
+    )

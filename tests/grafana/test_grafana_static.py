@@ -189,12 +189,15 @@ def test_health_score_red_threshold_matches_the_alert_rule() -> None:
 
 
 def test_every_query_is_listed_for_the_live_test() -> None:
-    """iter_queries yields every panel target of every dashboard, with a datasource and a feed."""
+    """iter_queries yields every panel target, variable and query annotation of every dashboard,
+    with a datasource and a feed."""
     queries = list(iter_queries())
     targets = sum(
         len(p["targets"]) for d in _dashboards() for p in _panels(d) if p["type"] != "row"
     )
     variables = sum(len(d["templating"]["list"]) for d in _dashboards())
-    assert len(queries) == targets + variables
+    annotations = sum(1 for d in _dashboards() for a in d["annotations"]["list"] if "expr" in a)
+    assert annotations >= 2  # their status page, on Provider Health and Provider Detail
+    assert len(queries) == targets + variables + annotations
     assert all(q.expr and q.feeds and q.datasource in {"prometheus", "loki", "tempo"}
                for q in queries)  # fmt: skip

@@ -37,6 +37,7 @@ async def exporter_with_pages(
         "PROVIDERS": ",".join(behaviours),
         "PROBE_INTERVAL_SECONDS": "0.5",
         "PROBE_TIMEOUT_SECONDS": "2",
+        "STATUS_PAGES": "on",
         "STATUS_PAGE_POLL_SECONDS": "1",
         **extra,
     }
@@ -168,9 +169,9 @@ BAD_PAGES: dict[str, tuple[fake.Behaviour, str]] = {
 
 
 async def test_bad_pages_are_counted_logged_once_and_stop_nothing() -> None:
-    """HTML, 404, 50 MB, cut JSON, an unknown indicator, 2500 components (within the body limit), a redirect: each page
-    is `status_page_up 0` with its reason counted and one log line; probes, the other pages and
-    the process carry on."""
+    """HTML, 404, 50 MB, cut JSON, an unknown indicator, 2500 components (within the body
+    limit), a redirect: each page is `status_page_up 0` with its reason counted and one log
+    line; probes, the other pages and the process carry on."""
     behaviours = {slug: fake.ok() for slug in (*BAD_PAGES, "moonshot")}
     pages = {slug: behaviour for slug, (behaviour, _) in BAD_PAGES.items()}
     pages["moonshot"] = ScriptedPage(operational())

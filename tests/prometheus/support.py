@@ -43,7 +43,6 @@ CONTRACT_RECORDS = (
     ),
     "provider:gateway_error:ratio_rate5m",
     "provider:gateway_error:ratio_rate1h",
-    "provider:official_lead_time:seconds",
 )
 
 # The scrape job names the dashboards and rules select on.

@@ -15,7 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.upstream import free_port
 
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+# STATUS_PAGES off: catalog providers pointed at a fake upstream would otherwise read their
+# real status pages (tests talk to loopback only); tests of status pages turn it on.
+BASE_ENV = {
+    "PATH": os.environ.get("PATH", ""),
+    "HOME": os.environ.get("HOME", "/tmp"),
+    "STATUS_PAGES": "off",
+}
 
 
 @dataclass

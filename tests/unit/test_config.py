@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.catalog import BUILTIN, ListFormat, load_providers_file, normalise_slug
+from exporter.cli import describe_config
 from exporter.errors import ConfigError
 from exporter.settings import load_settings
 from exporter.targets import resolve_targets
@@ -349,3 +350,16 @@ def test_bad_status_page_settings_name_the_variable(env: dict[str, str], variabl
     assert len(error.value.lines) == 1
     assert error.value.lines[0].startswith(f"{variable}: ")
     assert "u:p" not in error.value.lines[0]
+
+
+def test_check_config_lists_the_status_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check-config prints each page read, with its components, or that pages are off."""
+    env = {"OPENAI_API_KEY": "k", "OPENAI_STATUS_COMPONENTS": "API", "TOGETHER_API_KEY": "k"}
+    text = describe_config(load_settings(), resolve_targets(load_settings(), env))
+    assert "status pages (1), read every 60s:" in text
+    assert (
+        "openai           https://status.openai.com/api/v2/summary.json  [components: api]" in text
+    )
+    monkeypatch.setenv("STATUS_PAGES", "off")
+    text = describe_config(load_settings(), resolve_targets(load_settings(), env))
+    assert "status pages: off (STATUS_PAGES)" in text
