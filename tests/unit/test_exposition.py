@@ -11,6 +11,7 @@ from exporter.collector import SnapshotCollector
 from exporter.exposition import TextRenderer
 from exporter.model_lists import ModelList
 from exporter.monitor import Monitor
+from exporter.official import Incident, OfficialView, OfficialWord
 from exporter.outcomes import Outcome
 from exporter.probes import ProbeResult
 from exporter.redis_source import RedisView, Traffic
@@ -48,6 +49,19 @@ def monitor() -> Monitor:
         backend_models={"ok": {"healthy": 3, "unhealthy": 1}},
     )
     found.set_redis(view, T0 + 11)
+    word = OfficialWord(
+        "major",
+        "Partial outage",
+        (("API", "major_outage"), (ODD_MODEL, "operational")),
+        (Incident("Errors", "major", None, T0),),
+    )
+    found.set_official("ok", OfficialView("https://s.test/api/v2/summary.json", True, word, T0))
+    found.set_official(
+        "bad",
+        OfficialView(
+            "https://t.test/api/v2/summary.json", False, None, None, "timeout", {"timeout": 2}
+        ),
+    )
     found.publish(T0 + 11)
     return found
 
@@ -74,6 +88,12 @@ def test_fast_text_equals_the_collector() -> None:
     assert samples(fast) == samples(expected)
     assert families(fast) == families(expected)
     assert any(dict(labels).get("model") == ODD_MODEL for _, labels, _ in samples(fast))
+    assert any(dict(labels).get("component") == ODD_MODEL for _, labels, _ in samples(fast))
+    assert (
+        "provider_exporter_status_page_errors_total",
+        (("provider", "bad"), ("reason", "timeout")),
+        2.0,
+    ) in samples(fast)
 
 
 def test_cache_follows_the_snapshot() -> None:
