@@ -171,7 +171,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "gatewayz_provider_official_incident_started_timestamp_seconds",
         "gauge",
-        "Unix time the oldest unresolved incident on the provider's page was declared.",
+        "Unix time the newest unresolved incident on the provider's page was declared.",
         _p(),
     ),
     Family(

@@ -85,9 +85,10 @@ class OfficialWord:
 
     @property
     def declared_at(self) -> float | None:
-        """Return when the oldest unresolved incident was declared: the start of their story."""
+        """Return when the newest unresolved incident was declared: during an outage, the one
+        they opened for it (an older incident left open elsewhere must not stand for it)."""
         times = [incident.started for incident in self.incidents if incident.started is not None]
-        return min(times) if times else None
+        return max(times) if times else None
 
     def count(self, impact: str) -> int:
         return sum(1 for incident in self.incidents if incident.impact == impact)
@@ -147,49 +148,72 @@ def parse_summary(body: bytes, *, watch: frozenset[str], cap: int) -> OfficialWo
     raw = _list(document, "components")
     if len(raw) > MAX_PAGE_COMPONENTS:
         raise BadPageError("too_many_components")
-    components = _components(raw, watch)
-    if watch and not components:
+    found = _components(raw, watch)
+    if watch and not found:
         raise BadPageError("components_not_found")  # {SLUG}_STATUS_COMPONENTS names none of them
-    watched_names = {name.casefold() for name, _ in components}
+    watched_names = {name.casefold() for name, _, _ in found}
     incidents = _incidents(_list(document, "incidents"), watched_names if watch else None)
     if watch:  # the page's indicator speaks for every component: derive it from ours
-        levels = [STATUS_INDICATOR[status] for _, status in components]
+        levels = [STATUS_INDICATOR[state] for _, _, state in found]
         levels += [incident.impact for incident in incidents]
         indicator = max(levels, key=INDICATORS.index, default="none")
+    # Affected components first: a cap must never hide the one that is failing.
+    labelled = sorted(((label, state) for _, label, state in found), key=_quiet)
     description = clean(status.get("description"), MAX_TITLE_CHARS) or ""
-    return OfficialWord(indicator, description, components[:cap], incidents)
+    return OfficialWord(indicator, description, tuple(labelled[:cap]), incidents)
+
+
+def _quiet(component: tuple[str, str]) -> bool:
+    return component[1] in ("operational", "under_maintenance")
 
 
 def _list(document: dict[str, Any], key: str) -> list[Any]:
-    value = document.get(key, [])
+    value = document.get(key)
+    if value is None:  # absent or null: the page lists none
+        return []
     if not isinstance(value, list):
         raise BadPageError("bad_shape")
     return value
 
 
-def _components(raw: list[Any], watch: frozenset[str]) -> tuple[tuple[str, str], ...]:
+def _text(entry: dict[str, Any], key: str) -> str | None:
+    value = entry.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _components(raw: list[Any], watch: frozenset[str]) -> list[tuple[str, str, str]]:
+    """Return (name, label, status) of each watched component, in page order. The label is the
+    name, or "group / name" when an earlier component already had that name."""
     entries = [entry for entry in raw if isinstance(entry, dict)]
-    groups = {entry.get("id"): entry.get("name") for entry in entries if entry.get("group")}
-    seen: dict[str, str] = {}
+    groups = {
+        _text(entry, "id"): clean(entry.get("name"), MAX_NAME_CHARS) or ""
+        for entry in entries
+        if entry.get("group") is True
+    }
+    found: list[tuple[str, str, str]] = []
+    labels: set[str] = set()
     for entry in entries:
         name = clean(entry.get("name"), MAX_NAME_CHARS)
-        status = entry.get("status")
-        if entry.get("group") or not name or status not in COMPONENT_STATUSES:
+        status = _text(entry, "status")
+        if entry.get("group") is True or not name or status not in COMPONENT_STATUSES:
             continue  # a group only sums its children; an unknown status is no claim
-        group = groups.get(entry.get("group_id"))
-        names = {name.casefold(), (clean(group, MAX_NAME_CHARS) or "").casefold()}
-        if watch and not names & watch:
+        group = groups.get(_text(entry, "group_id"), "")
+        if watch and not {name.casefold(), group.casefold()} & watch:
             continue
-        seen.setdefault(name, status)  # two components cleaned to one name: the first speaks
-    return tuple(seen.items())
+        label = name if name not in labels else clean(f"{group} / {name}", MAX_NAME_CHARS)
+        if label is None or label in labels:
+            continue  # the same component twice: the first speaks
+        labels.add(label)
+        found.append((name, label, status))
+    return found
 
 
 def _incidents(raw: list[Any], watched: set[str] | None) -> tuple[Incident, ...]:
     found = []
     for entry in raw:
-        if not isinstance(entry, dict) or entry.get("status") in RESOLVED:
+        if not isinstance(entry, dict) or _text(entry, "status") in RESOLVED:
             continue
-        impact = entry.get("impact")
+        impact = _text(entry, "impact")
         if impact not in INDICATORS:  # "maintenance", or a value we do not know
             continue
         if watched is not None and not _touches(entry, watched):

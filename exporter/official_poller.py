@@ -4,19 +4,63 @@ HTTP session, one loop per page, so a slow or hanging page delays nothing but it
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import structlog
+from aiohttp.resolver import ThreadedResolver
 
 from exporter.official import BadPageError, OfficialView, OfficialWord, StatusPage, parse_summary
 from exporter.probes import READ_CHUNK, USER_AGENT
 
 log = structlog.get_logger("exporter.status_pages")
 SPREAD_SECONDS = 10.0  # first polls are spread over at most this (or one interval when shorter)
+
+
+DNS_THREADS = 2  # a status-page host whose DNS hangs holds these, never the probes' threads
+
+
+class _PageDnsLoop:
+    """The running loop as aiohttp's ThreadedResolver sees it, except that name lookups run on
+    the status pages' own threads: a lookup stuck past its timeout keeps a thread busy, and that
+    thread must not be one the probes resolve their hosts on (the loop's default executor)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: ThreadPoolExecutor) -> None:
+        self._loop = loop
+        self._pool = pool
+
+    async def getaddrinfo(
+        self, host: str, port: int, *, type: int = 0, family: int = 0, flags: int = 0
+    ) -> list[Any]:
+        lookup = functools.partial(socket.getaddrinfo, host, port, family, type, 0, flags)
+        return await self._loop.run_in_executor(self._pool, lookup)
+
+    async def getnameinfo(self, address: Any, flags: int) -> tuple[str, str]:
+        return await self._loop.run_in_executor(self._pool, socket.getnameinfo, address, flags)
+
+
+@contextlib.asynccontextmanager
+async def page_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """Yield the status pages' own HTTP session: its own connections and DNS threads."""
+    pool = ThreadPoolExecutor(DNS_THREADS, thread_name_prefix="status-page-dns")
+    dns = _PageDnsLoop(asyncio.get_running_loop(), pool)
+    resolver = ThreadedResolver(dns)  # type: ignore[arg-type]
+    connector = aiohttp.TCPConnector(limit=32, ttl_dns_cache=300, resolver=resolver)
+    try:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None)
+        ) as session:
+            yield session
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(slots=True)
@@ -128,7 +172,7 @@ class StatusPagePoller:
         state.view = OfficialView(state.page.url, True, word, self._now(), None, state.view.errors)
 
     def _failed(self, state: _Page, reason: str, error: str | None = None) -> None:
-        if state.view.error != reason:  # once per failure, not once per poll
+        if state.view.error is None:  # once per failure streak, not once per poll
             fields = {"error": error} if error else {}
             log.warning("status_page_unreadable", provider=state.slug, reason=reason, **fields)
         errors = Counter(state.view.errors)

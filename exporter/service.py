@@ -25,7 +25,7 @@ from exporter.listening import listen_error, reason
 from exporter.logs import configure_logging
 from exporter.loki import LokiCollector, LokiShipper
 from exporter.monitor import Monitor, Transition
-from exporter.official_poller import StatusPagePoller
+from exporter.official_poller import StatusPagePoller, page_session
 from exporter.outcomes import Verdict, verdict
 from exporter.passive import HistoryKeeper, RedisPoller, make_redis
 from exporter.probes import Prober, ProbeResult, make_trace_config
@@ -150,9 +150,13 @@ async def serve(
     keeper = None
     tracer = _make_tracer(settings)
     try:
-        # Loki and the status pages get their own connection pool (aiohttp's default, 100):
-        # a push or a slow status page never waits for a probe's slot, nor holds one
-        async with make_session(settings) as session, aiohttp.ClientSession() as side_session:
+        # Loki and the status pages get their own connection pools (and the pages their own DNS
+        # threads): a push or a slow status page never waits for a probe's slot, nor holds one
+        async with (
+            make_session(settings) as session,
+            aiohttp.ClientSession() as loki_session,
+            page_session() as pages_session,
+        ):
             scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
             scheduler.trace = tracer.trace if tracer else None
             work: dict[str, Loop] = {}
@@ -162,8 +166,8 @@ async def serve(
             if any(target.configured for target in targets):
                 work["probes"] = scheduler.run
             if shipper is not None:
-                work["loki"] = lambda: shipper.run(side_session)
-            pages = _make_status_pages(settings, side_session, monitor, targets, clock)
+                work["loki"] = lambda: shipper.run(loki_session)
+            pages = _make_status_pages(settings, pages_session, monitor, targets, clock)
             if pages is not None:
                 work["status_pages"] = pages.run
             if redis is not None:
@@ -171,7 +175,7 @@ async def serve(
                 work.update(loops)
             await _run_until(work, stop)
             if shipper is not None:
-                await shipper.flush(side_session)
+                await shipper.flush(loki_session)
     finally:
         if keeper is not None:
             await _final_save(keeper)

@@ -129,15 +129,20 @@ def _status_page(spec: ProviderSpec, environ: Mapping[str, str]) -> StatusPage |
     """Return the provider's status page: `{SLUG}_STATUS_PAGE_URL` (`none` disables it), else the
     catalog's; `{SLUG}_STATUS_COMPONENTS` narrows it to some components (or groups)."""
     url_var = f"{spec.env_prefix}_STATUS_PAGE_URL"
-    url = environ.get(url_var, "").strip() or spec.status_page_url
+    url = environ.get(url_var, "").strip()
+    source = url_var
     if url_var in environ:
         check_text(url_var, url)
+    if not url:
+        url, source = spec.status_page_url, f"PROVIDERS_FILE status_page_url of {spec.slug}"
     if url.lower() == "none":
         url = ""
     if url and not URL_PATTERN.fullmatch(url):
-        raise ConfigError([f"{url_var}: must be an http:// or https:// URL (or none)"])
-    if url and "@" in urlsplit(url).netloc:  # it is shown on the page and in the API
-        raise ConfigError([f"{url_var}: a public status page needs no credentials in its URL"])
+        raise ConfigError([f"{source}: must be an http:// or https:// URL (or none)"])
+    parts = urlsplit(url)
+    if url and ("@" in parts.netloc or parts.query or parts.fragment):
+        # it is shown on the page, in the API and by check-config: nothing secret may ride in it
+        raise ConfigError([f"{source}: a public status page's URL needs no credentials or query"])
     names_var = f"{spec.env_prefix}_STATUS_COMPONENTS"
     raw = environ.get(names_var, "")
     check_text(names_var, raw)

@@ -340,6 +340,7 @@ def test_status_pages_from_catalog_env_and_file(
     [
         ({"GROQ_STATUS_PAGE_URL": "ftp://status"}, "GROQ_STATUS_PAGE_URL"),
         ({"GROQ_STATUS_PAGE_URL": "https://u:p@status.test"}, "GROQ_STATUS_PAGE_URL"),
+        ({"GROQ_STATUS_PAGE_URL": "https://status.test/?token=abc"}, "GROQ_STATUS_PAGE_URL"),
         ({"GROQ_STATUS_PAGE_URL": "https://status.test/\x07"}, "GROQ_STATUS_PAGE_URL"),
         ({"TOGETHER_STATUS_COMPONENTS": "API"}, "TOGETHER_STATUS_COMPONENTS"),
     ],
@@ -349,7 +350,7 @@ def test_bad_status_page_settings_name_the_variable(env: dict[str, str], variabl
         resolve_targets(load_settings(), {"GROQ_API_KEY": "k", "TOGETHER_API_KEY": "k", **env})
     assert len(error.value.lines) == 1
     assert error.value.lines[0].startswith(f"{variable}: ")
-    assert "u:p" not in error.value.lines[0]
+    assert "u:p" not in error.value.lines[0] and "abc" not in error.value.lines[0]
 
 
 def test_check_config_lists_the_status_pages(monkeypatch: pytest.MonkeyPatch) -> None:

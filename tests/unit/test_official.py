@@ -46,7 +46,7 @@ def test_reads_indicator_components_and_unresolved_incidents() -> None:
     assert word.affected == ("API",)
     assert [i.title for i in word.incidents] == ["Second", "First"]
     assert (word.count("minor"), word.count("major"), word.count("critical")) == (1, 1, 0)
-    assert word.declared_at == pytest.approx(NOW - 600, abs=0.01)
+    assert word.declared_at == pytest.approx(NOW - 60, abs=0.01)
     assert word.newest.url == "https://stspg.io/demo"
 
 
@@ -111,6 +111,32 @@ def test_bad_pages_are_refused_with_a_reason(body: bytes, reason: str) -> None:
     assert caught.value.reason == reason
 
 
+def test_the_cap_keeps_affected_components_and_same_names_are_told_apart() -> None:
+    """Past the cap the failing component is still there; `API` in two groups is two
+    components; `null` lists are empty."""
+    many = summary("minor", {f"c{i}": "operational" for i in range(30)} | {"Late": "major_outage"})
+    word = parse(many, cap=5)
+    assert word.components[0] == ("Late", "major_outage") and len(word.components) == 5
+    assert word.affected == ("Late",)
+    grouped = summary("none", {})
+    grouped["components"] = [
+        {"id": "us", "name": "US", "group": True, "status": "operational"},
+        {"id": "eu", "name": "EU", "group": True, "status": "operational"},
+        {"id": "a", "name": "API", "group_id": "us", "status": "operational"},
+        {"id": "b", "name": "API", "group_id": "eu", "status": "major_outage"},
+    ]
+    assert parse(grouped).components == (("EU / API", "major_outage"), ("API", "operational"))
+    nulls = {"status": {"indicator": "none"}, "components": None, "incidents": None}
+    assert parse(nulls).components == () and parse(nulls).incidents == ()
+
+
+def test_newest_incident_is_the_declaration() -> None:
+    """An old incident left open elsewhere does not stand for today's: the newest is used."""
+    old, new = incident("Old", "minor", NOW - 86_400), incident("New", "major", NOW - 30)
+    word = parse(summary("major", {"API": "major_outage"}, [old, new]))
+    assert word.declared_at == pytest.approx(NOW - 30, abs=0.01)
+
+
 def test_watching_components_the_page_does_not_have_is_an_error() -> None:
     with pytest.raises(BadPageError, match="components_not_found"):
         parse(summary("none", {"API": "operational"}), watch=frozenset({"chat"}))
@@ -126,7 +152,16 @@ def test_watching_components_the_page_does_not_have_is_an_error() -> None:
 )
 def test_any_json_is_read_or_refused_never_a_crash(document: object) -> None:
     """Whatever JSON a page serves, the reader returns a word or raises BadPageError."""
-    for candidate in (document, {"status": {"indicator": "none"}, "components": document}):
+    base = {"status": {"indicator": "none"}}
+    entry = {"id": document, "group_id": document, "group": True, "name": document}
+    odd = {"status": document, "impact": document, "name": "x", "components": document}
+    for candidate in (
+        document,
+        base | {"components": document},
+        base | {"incidents": document},
+        base | {"components": [entry, entry | {"group": False, "status": "operational"}]},
+        base | {"incidents": [odd]},
+    ):
         with contextlib.suppress(BadPageError):
             parse(candidate)
 
