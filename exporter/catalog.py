@@ -49,6 +49,7 @@ class ProviderSpec:
     list_format: ListFormat = ListFormat.OPENAI
     headers: Mapping[str, str] = field(default_factory=dict)
     status_page_url: str = ""  # its public Statuspage-compatible page; "" when none is known
+    probe_interval: float | None = None  # None: PROBE_INTERVAL_SECONDS
 
     @property
     def env_prefix(self) -> str:
@@ -146,6 +147,7 @@ class _FileProvider(BaseModel):
     list_format: ListFormat = ListFormat.OPENAI
     headers: dict[str, str] = Field(default_factory=dict)
     status_page_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    probe_interval_seconds: float | None = Field(default=None, gt=0, le=3600)
 
     @field_validator("base_url", "probe_path", "status_page_url")
     @classmethod
@@ -184,6 +186,7 @@ class _FileProvider(BaseModel):
             list_format=self.list_format,
             headers=dict(self.headers),
             status_page_url=self.status_page_url or "",
+            probe_interval=self.probe_interval_seconds,
             **({"key_env": self.key_env} if self.key_env else {}),
         )
 

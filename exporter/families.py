@@ -108,6 +108,12 @@ FAMILIES: tuple[Family, ...] = (
         _p(),
     ),
     Family(
+        "gatewayz_provider_probe_interval_seconds",
+        "gauge",
+        "Seconds between two regular probes of the provider.",
+        _p(),
+    ),
+    Family(
         "gatewayz_model_uptime_24h",
         "gauge",
         "Share of the last 24 h in which the provider was up and listed the model.",
@@ -291,6 +297,8 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
     if view.models_listed is not None:
         sink.sample("gatewayz_provider_models_listed", slug, view.models_listed)
     sink.sample("gatewayz_provider_rate_limit_backoff_seconds", slug, view.backoff)
+    if view.interval is not None:
+        sink.sample("gatewayz_provider_probe_interval_seconds", slug, view.interval)
     sink.samples(
         "gatewayz_model_uptime_24h",
         (((view.slug, model), up) for model, up in view.model_uptime.items() if up is not None),

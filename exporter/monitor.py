@@ -162,7 +162,7 @@ class Monitor:
     ) -> None:
         self._rules = rules
         self._tracks = {t.slug: _Track(t, models.get(t.slug, ()), now) for t in targets}
-        self._blind_after = 2 * interval  # offline this long without a check: `unknown`
+        self._interval = interval  # PROBE_INTERVAL_SECONDS: for a target without its own
         self._side_transitions: list[Transition] = []
         watched = [slug for slug, track in self._tracks.items() if track.target.configured]
         self.network = network or Network(False, watched, interval)
@@ -250,7 +250,9 @@ class Monitor:
         health = track.health
         if health.state is State.UNCONFIGURED or track.before_blind is not None:
             return None
-        if not at_once and now - track.counted_at <= self._blind_after:
+        # offline this long without a check (two of its intervals): `unknown`
+        blind_after = 2 * (track.target.interval or self._interval)
+        if not at_once and now - track.counted_at <= blind_after:
             return None
         track.before_blind = health
         if health.state is State.UNKNOWN:  # nothing was known: only say why nothing is
@@ -431,6 +433,7 @@ class Monitor:
             models_sample=track.models_sample,
             model_uptime={m: ring.uptime(now) for m, ring in track.uptime.items()},
             backoff=track.backoff,
+            interval=track.target.interval or self._interval,
             hour=_hour_copy(windows, now),
             breaker=breaker,
             traffic=traffic,

@@ -56,9 +56,9 @@ class Scheduler:
         self._targets = [t for t in targets if t.configured]
         self._prober = prober
         self._monitor = monitor
-        self._interval = interval
-        self._confirm = min(interval / 3, MAX_CONFIRM_SPACING)
-        self._tick = min(interval / 5, MAX_TICK)
+        self._interval = interval  # PROBE_INTERVAL_SECONDS: for a target without its own
+        shortest = min((self.interval(t) for t in self._targets), default=interval)
+        self._tick = min(shortest / 5, MAX_TICK)
         self._slots = asyncio.Semaphore(concurrency)
         self._now = now
         self._on_result = on_result
@@ -68,6 +68,10 @@ class Scheduler:
         # slug -> the places a bug around its probe was raised since it last probed cleanly
         self._crash_sites: dict[str, set[str]] = {}
 
+    def interval(self, target: Target) -> float:
+        """Return the time between two regular probes of `target`."""
+        return target.interval or self._interval
+
     async def run(self) -> None:
         """Probe every configured provider until cancelled."""
         async with asyncio.TaskGroup() as group:
@@ -76,7 +80,8 @@ class Scheduler:
 
     async def _loop(self, target: Target) -> None:
         loop = asyncio.get_running_loop()
-        regular = loop.time() + random.uniform(0, min(self._interval, 2.0))
+        interval = self.interval(target)
+        regular = loop.time() + random.uniform(0, min(interval, 2.0))
         due = regular
         while True:
             scheduled = await _sleep_until(loop, due, self._tick)
@@ -84,11 +89,11 @@ class Scheduler:
                 result = await self._probe_once(target, scheduled)
             except Exception as exc:  # a bug must not stop the other providers' probes
                 self._crashed(target, exc)
-                due = loop.time() + self._interval
+                due = loop.time() + interval
                 continue
             finished = loop.time()
             if finished >= regular:  # this probe took the regular slot: move to the next one
-                regular = max(regular + self._interval, finished)
+                regular = max(regular + interval, finished)
             due = self._next_due(target, result, regular, finished)
 
     async def _probe_once(self, target: Target, due: float) -> ProbeResult:
@@ -141,11 +146,12 @@ class Scheduler:
         if result.outcome is Outcome.HTTP_429 and result.retry_after:
             backoff = min(result.retry_after, MAX_BACKOFF)
         self._monitor.set_backoff(target.slug, backoff)
-        if backoff > self._interval:
+        interval = self.interval(target)
+        if backoff > interval:
             return now + backoff
         if self._monitor.needs_confirmation(target.slug):
-            return now + self._confirm
-        return regular + random.uniform(0, JITTER * self._interval)
+            return now + min(interval / 3, MAX_CONFIRM_SPACING)
+        return regular + random.uniform(0, JITTER * interval)
 
     def _count_in_flight(self, delta: int) -> None:
         self._in_flight += delta

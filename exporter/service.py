@@ -189,10 +189,15 @@ async def serve(
 
 def make_network(settings: Settings, targets: Sequence[Target]) -> Network:
     """Return the exporter's view of its own network: measured with targets, else inferred."""
-    watched = [target.slug for target in targets if target.configured]
-    # "every provider failed within one interval": a timeout ends that long after its start
-    window = settings.probe_interval_seconds + settings.probe_timeout_seconds
-    return Network(bool(settings.connectivity_check_targets), watched, window)
+    watched = [target for target in targets if target.configured]
+    # "every provider failed within one interval" (the longest of them, so each had a chance):
+    # a timeout ends that long after its start
+    longest = max(
+        (t.interval or settings.probe_interval_seconds for t in watched),
+        default=settings.probe_interval_seconds,
+    )
+    window = longest + settings.probe_timeout_seconds
+    return Network(bool(settings.connectivity_check_targets), [t.slug for t in watched], window)
 
 
 def _make_connectivity(settings: Settings, monitor: Monitor, clock: Clock) -> ConnectivityCheck:

@@ -65,6 +65,7 @@ class ProviderView:
     models_sample: tuple[str, ...] = ()
     model_uptime: Mapping[str, float | None] = field(default_factory=dict)
     backoff: float = 0.0
+    interval: float | None = None  # seconds between its regular probes
     hour: RingCopy | None = None  # the 1 h ring's per-minute slots, read only by the API/page
     breaker: str | None = None
     traffic: Traffic | None = None

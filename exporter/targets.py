@@ -49,6 +49,7 @@ class Target:
     url: str
     credential: Credential | None  # None: no key configured, so the provider is `unconfigured`
     status_page: StatusPage | None = None  # its public status page, read beside the probes
+    interval: float | None = None  # its own probe interval; None: PROBE_INTERVAL_SECONDS
 
     @property
     def slug(self) -> str:
@@ -122,7 +123,23 @@ def _resolve(spec: ProviderSpec, environ: Mapping[str, str]) -> Target:
     credential = _credential(spec, environ)
     if spec.auth is AuthStyle.GOOGLE and base is None:
         base = spec.base_url.format(location=_vertex_location(environ))
-    return Target(spec=spec, url=spec.probe_url(base), credential=credential)
+    interval = _interval(spec, environ)
+    return Target(spec=spec, url=spec.probe_url(base), credential=credential, interval=interval)
+
+
+def _interval(spec: ProviderSpec, environ: Mapping[str, str]) -> float | None:
+    """Return `{SLUG}_PROBE_INTERVAL_SECONDS`, else PROVIDERS_FILE's, else None (the global)."""
+    var = f"{spec.env_prefix}_PROBE_INTERVAL_SECONDS"
+    raw = environ.get(var, "").strip()
+    if not raw:
+        return spec.probe_interval
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ConfigError([f"{var}: expected seconds, for example 30 (got {raw!r})"]) from None
+    if not 0 < seconds <= 3600:  # also refuses nan and inf
+        raise ConfigError([f"{var}: must be greater than 0 and at most 3600 (got {raw!r})"])
+    return seconds
 
 
 def _status_page(spec: ProviderSpec, environ: Mapping[str, str]) -> StatusPage | None:

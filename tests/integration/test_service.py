@@ -7,6 +7,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -266,3 +267,43 @@ def test_check_config_masks_keys() -> None:
     assert "groq" in result.stdout
     assert "unconfigured" in result.stdout
     assert KEY not in result.stdout + result.stderr
+
+
+async def test_each_provider_is_probed_at_its_own_interval(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """GROQ_PROBE_INTERVAL_SECONDS=0.25 and a PROVIDERS_FILE entry's probe_interval_seconds of
+    2 beside the global 1 s: each provider's requests at the upstream follow its own interval,
+    and /metrics says which interval each has."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "providers:\n  - slug: my-llm\n"
+        f"    base_url: {upstream.base_url('mine')}\n"
+        "    probe_interval_seconds: 2\n"
+    )
+    for route in ("fast", "global", "mine"):
+        upstream.set(route, fake.ok())
+    env = env_for(
+        upstream,
+        {"groq": "fast", "openai": "global"},
+        PROVIDERS="groq,openai,my-llm",
+        PROVIDERS_FILE=str(path),
+        MY_LLM_API_KEY=KEY,
+        PROBE_INTERVAL_SECONDS="1",
+        GROQ_PROBE_INTERVAL_SECONDS="0.25",
+    )
+    async with ExporterProcess(env) as exporter:
+        await exporter.wait_for(lambda m: m.get("provider_exporter_ready") == 1, timeout=10)
+        before = {route: upstream.count(route) for route in ("fast", "global", "mine")}
+        await asyncio.sleep(8)
+        counts = {route: upstream.count(route) - before[route] for route in before}
+        samples = await exporter.metrics()
+    print(f"requests in 8 s: {counts}")
+    assert 24 <= counts["fast"] <= 36  # 32 at 0.25 s (jitter adds up to 10 % per interval)
+    assert 6 <= counts["global"] <= 9  # 8 at 1 s
+    assert 3 <= counts["mine"] <= 5  # 4 at 2 s
+    intervals = {
+        slug: samples.get("gatewayz_provider_probe_interval_seconds", provider=slug)
+        for slug in ("groq", "openai", "my-llm")
+    }
+    assert intervals == {"groq": 0.25, "openai": 1.0, "my-llm": 2.0}

@@ -364,3 +364,26 @@ def test_check_config_lists_the_status_pages(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("STATUS_PAGES", "off")
     text = describe_config(load_settings(), resolve_targets(load_settings(), env))
     assert "status pages: off (STATUS_PAGES)" in text
+
+
+def test_per_provider_probe_intervals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """{SLUG}_PROBE_INTERVAL_SECONDS, else the file's probe_interval_seconds, else the global."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "providers:\n  - slug: my-llm\n    base_url: http://127.0.0.1:9/v1\n"
+        "    probe_interval_seconds: 120\n"
+    )
+    monkeypatch.setenv("PROVIDERS_FILE", str(path))
+    env = {"GROQ_API_KEY": "k", "GROQ_PROBE_INTERVAL_SECONDS": "60", "OPENAI_API_KEY": "k"}
+    env["MY_LLM_API_KEY"] = "k"
+    found = {t.slug: t.interval for t in resolve_targets(load_settings(), env)}
+    assert found == {"groq": 60.0, "openai": None, "my-llm": 120.0}
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "3601", "nan", "inf"])
+def test_bad_probe_interval_names_the_variable(value: str) -> None:
+    env = {"GROQ_API_KEY": "k", "GROQ_PROBE_INTERVAL_SECONDS": value}
+    with pytest.raises(ConfigError) as error:
+        resolve_targets(load_settings(), env)
+    assert len(error.value.lines) == 1
+    assert error.value.lines[0].startswith("GROQ_PROBE_INTERVAL_SECONDS: ")
