@@ -72,7 +72,6 @@ class _Page:
     view: OfficialView
     etag: str | None = None
     modified: str | None = None
-    word: OfficialWord | None = None  # the last summary read, reused on 304
 
 
 class StatusPagePoller:
@@ -138,16 +137,16 @@ class StatusPagePoller:
 
     async def _fetch(self, state: _Page) -> OfficialWord:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if state.word is not None and state.etag:
+        if state.view.word is not None and state.etag:
             headers["If-None-Match"] = state.etag
-        if state.word is not None and state.modified:
+        if state.view.word is not None and state.modified:
             headers["If-Modified-Since"] = state.modified
         # Never follow a redirect, as for probes: a page that moved must be configured anew.
         async with self._session.get(
             state.page.url, headers=headers, allow_redirects=False
         ) as response:
-            if response.status == 304 and state.word is not None:
-                return state.word
+            if response.status == 304 and state.view.word is not None:
+                return state.view.word
             if response.status != 200:
                 raise BadPageError("redirect" if 300 <= response.status < 400 else "http_status")
             body = await self._read(response)
@@ -168,7 +167,6 @@ class StatusPagePoller:
     def _succeeded(self, state: _Page, word: OfficialWord) -> None:
         if state.view.error is not None:
             log.info("status_page_readable", provider=state.slug)
-        state.word = word
         state.view = OfficialView(state.page.url, True, word, self._now(), None, state.view.errors)
 
     def _failed(self, state: _Page, reason: str, error: str | None = None) -> None:
@@ -177,8 +175,7 @@ class StatusPagePoller:
             log.warning("status_page_unreadable", provider=state.slug, reason=reason, **fields)
         errors = Counter(state.view.errors)
         errors[reason] += 1
-        state.word = None  # unread: what it said before is not what it says now
-        state.etag = state.modified = None
+        state.etag = state.modified = None  # unread: what it said before is not what it says now
         state.view = OfficialView(
             state.page.url, False, None, state.view.last_success, reason, dict(errors)
         )
