@@ -11,7 +11,7 @@ from aiohttp import web
 from exporter.official import INDICATORS, OfficialView, disagreement
 from exporter.openapi import API_PREFIX, openapi_document
 from exporter.scoring import STATES
-from exporter.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
+from exporter.snapshot import AVAILABILITY_WINDOWS, ModelView, ProviderView, Snapshot
 
 JSON = dict[str, Any]
 
@@ -63,7 +63,34 @@ def provider_json(view: ProviderView, official: OfficialView | None = None) -> J
             {"minute": iso_time(start), "availability": availability, "latency_seconds": latency}
             for start, availability, latency in view.minutes
         ],
+        "inference": [model_json(model) for model in view.inference.values()],
         "official": official_json(view, official),
+    }
+
+
+def model_json(view: ModelView) -> JSON:
+    """Return one inference-probed model as the API shows it."""
+    return {
+        "model": view.model,
+        "state": view.state.value,
+        "since": iso_time(view.since),
+        "reason": view.reason,
+        "availability": {window: view.availability.get(window) for window in AVAILABILITY_WINDOWS},
+        "ttft_seconds": {"p50": view.ttft_p50, "p95": view.ttft_p95},
+        "tokens_per_second": view.tokens_per_second_p50,
+        "tokens": dict(view.tokens),
+        "budget_skipped": view.skipped,
+        "rate_limit_backoff_seconds": view.backoff,
+        "last_probe": None
+        if view.last_outcome is None
+        else {
+            "outcome": view.last_outcome.value,
+            "at": iso_time(view.last_probe_at),
+            "http_status": view.last_status,
+            "ttft_seconds": view.last_ttft,
+            "tokens_per_second": view.last_tokens_per_second,
+            "max_gap_seconds": view.last_max_gap,
+        },
     }
 
 
@@ -128,6 +155,7 @@ def providers_json(snapshot: Snapshot, now: float) -> JSON:
         "generated_at": iso_time(now),
         "ready": snapshot.ready,
         "network": {"offline": snapshot.offline, "up": snapshot.network_up},
+        "inference_budget_remaining_tokens": snapshot.stats.budget_remaining,
         "states": {state.value: counts[state] for state in STATES},
         "providers": [
             provider_json(view, snapshot.official.get(view.slug)) for view in ordered(snapshot)

@@ -37,6 +37,14 @@ class ListFormat(StrEnum):
     VERTEX = "vertex"  # {"publisherModels": [{"name": ...}, ...]}
 
 
+class Dialect(StrEnum):
+    """How a provider is asked for a streamed completion (an inference probe)."""
+
+    OPENAI = "openai"  # POST {base}/chat/completions, server-sent `data:` chunks, `[DONE]`
+    ANTHROPIC = "anthropic"  # POST {base}/messages, named events up to `message_stop`
+    VERTEX = "vertex"  # POST …/models/{model}:streamGenerateContent?alt=sse
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """One upstream provider: where it lives and how to probe it cheaply."""
@@ -50,6 +58,7 @@ class ProviderSpec:
     headers: Mapping[str, str] = field(default_factory=dict)
     status_page_url: str = ""  # its public Statuspage-compatible page; "" when none is known
     probe_interval: float | None = None  # None: PROBE_INTERVAL_SECONDS
+    dialect: Dialect = Dialect.OPENAI  # custom providers are OpenAI-compatible
 
     @property
     def env_prefix(self) -> str:
@@ -73,9 +82,10 @@ def _spec(slug: str, base_url: str, **kwargs: Any) -> ProviderSpec:
     return ProviderSpec(slug=slug, base_url=base_url, **kwargs)
 
 
-# The providers the GatewayZ backend routes to (backend-contract.md). Every probe is a model-list
-# GET, which costs no tokens. A status page is given only where the provider's page is known to
-# serve Statuspage's /api/v2/summary.json at that address (no redirect); README lists the rest.
+# The providers the GatewayZ backend routes to (backend-contract.md). Every regular probe is a
+# model-list GET, which costs no tokens; INFERENCE_PROBES opts pairs into streamed completions.
+# A status page is given only where the provider's page is known to serve Statuspage's
+# /api/v2/summary.json at that address (no redirect); README lists the rest.
 BUILTIN: tuple[ProviderSpec, ...] = (
     _spec("openrouter", "https://openrouter.ai/api/v1"),
     _spec(
@@ -89,6 +99,7 @@ BUILTIN: tuple[ProviderSpec, ...] = (
         auth=AuthStyle.X_API_KEY,
         headers={"anthropic-version": "2023-06-01"},
         status_page_url="https://status.claude.com/api/v2/summary.json",
+        dialect=Dialect.ANTHROPIC,
     ),
     _spec(
         "groq",
@@ -118,6 +129,7 @@ BUILTIN: tuple[ProviderSpec, ...] = (
         auth=AuthStyle.GOOGLE,
         key_env="GOOGLE_VERTEX_CREDENTIALS_JSON",
         list_format=ListFormat.VERTEX,
+        dialect=Dialect.VERTEX,
     ),
     _spec("alibaba-cloud", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
     _spec("zai", "https://api.z.ai/api/paas/v4"),

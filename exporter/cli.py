@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from exporter import __version__
+from exporter.dialects import PROMPT_TOKENS
 from exporter.errors import ConfigError
 from exporter.listening import check_listen
 from exporter.logs import exception_site
@@ -93,8 +94,29 @@ def describe_config(settings: Settings, targets: Sequence[Target]) -> str:
         lines.append("  (none: set a provider's API key variable, or try `provider-exporter demo`)")
     for provider, model in settings.watched_models:
         lines.append(f"watching model {provider}:{model}")
+    lines.extend(_describe_inference(settings))
     lines.extend(_describe_status_pages(settings, targets))
     return "\n".join(lines)
+
+
+def _describe_inference(settings: Settings) -> list[str]:
+    """Return the inference pairs and the most tokens a day they could use."""
+    pairs = settings.inference_pairs
+    if not pairs:
+        return ["inference probes: off (INFERENCE_PROBES unset: no token is ever spent)"]
+    per_probe = PROMPT_TOKENS + settings.inference_max_output_tokens
+    per_day = 86_400 / settings.inference_probe_interval_seconds
+    worst = len(pairs) * per_day * per_probe
+    budget = settings.inference_budget_tokens_per_day
+    lines = [
+        f"inference probes ({len(pairs)}), every {settings.inference_probe_interval_seconds:g}s, "
+        f"at most {settings.inference_max_output_tokens} output tokens each:",
+        *(f"  {provider}:{model}" for provider, model in pairs),
+        f"worst case {worst:,.0f} tokens/day = {len(pairs)} pairs x {per_day:,.0f} probes/day x "
+        f"{per_probe} tokens (before confirmation probes); budget {budget:,} tokens/day"
+        + (": probes stop at the budget" if worst > budget else ""),
+    ]
+    return lines
 
 
 def _describe_status_pages(settings: Settings, targets: Sequence[Target]) -> list[str]:

@@ -13,14 +13,17 @@ from typing import Literal, Protocol
 
 from exporter import __version__
 from exporter.official import COMPONENT_STATUSES, INDICATORS, OfficialView
-from exporter.outcomes import OUTCOMES
+from exporter.outcomes import LIST_OUTCOMES, OUTCOMES
 from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
-from exporter.scoring import STATES
+from exporter.scoring import STATES, State
 from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
     LAG_BUCKETS,
     LATENCY_BUCKETS,
+    TPS_BUCKETS,
+    TTFT_BUCKETS,
     Histogram,
+    ModelView,
     ProviderView,
     Snapshot,
 )
@@ -116,7 +119,56 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "gatewayz_model_uptime_24h",
         "gauge",
-        "Share of the last 24 h in which the provider was up and listed the model.",
+        "Share of the last 24 h's checks in which the model was up: its inference checks when "
+        "it is inference-probed, else the provider's that it was up and listed the model.",
+        _p("model"),
+    ),
+    Family(
+        "gatewayz_model_status",
+        "gauge",
+        "1 for the current state of an inference-probed model.",
+        _p("model", "status"),
+    ),
+    Family(
+        "gatewayz_model_availability_ratio",
+        "gauge",
+        "Share of an inference-probed model's conclusive checks that succeeded over a window.",
+        _p("model", "window"),
+    ),
+    Family(
+        "gatewayz_inference_probes",
+        "counter",
+        "Inference probes (streamed completions) by outcome.",
+        _p("model", "outcome"),
+    ),
+    Family(
+        "gatewayz_inference_checks",
+        "counter",
+        "Conclusive inference checks: up, or down (counts against the model's availability).",
+        _p("model", "result"),
+    ),
+    Family(
+        "gatewayz_inference_ttft_seconds",
+        "histogram",
+        "Time to first token: request sent to the first output of a completion.",
+        _p("model"),
+    ),
+    Family(
+        "gatewayz_inference_output_tokens_per_second",
+        "histogram",
+        "Output tokens per second of a completion, after its first token.",
+        _p("model"),
+    ),
+    Family(
+        "gatewayz_inference_tokens",
+        "counter",
+        "Tokens inference probes used, as the provider reported them (else output chunks).",
+        _p("model", "direction"),
+    ),
+    Family(
+        "gatewayz_inference_budget_skipped",
+        "counter",
+        "Inference probes not sent because they could cross the daily token budget.",
         _p("model"),
     ),
     Family(
@@ -208,6 +260,21 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("provider_exporter_providers", "gauge", "Providers per state.", ("state",)),
     Family("provider_exporter_probes_in_flight", "gauge", "Probes running now."),
+    Family(
+        "gatewayz_inference_budget_remaining_tokens",
+        "gauge",
+        "Tokens inference probes may still use today (UTC), INFERENCE_BUDGET_TOKENS_PER_DAY on.",
+    ),
+    Family(
+        "gatewayz_inference_ttft_slow_seconds",
+        "gauge",
+        "Time to first token above which a model is degraded (INFERENCE_TTFT_SLOW_SECONDS).",
+    ),
+    Family(
+        "gatewayz_inference_min_tokens_per_second",
+        "gauge",
+        "Output tokens per second below which a model is degraded (0: not judged).",
+    ),
     Family("provider_exporter_ready", "gauge", "1 once every provider has been probed once."),
     Family(
         "provider_exporter_network_up",
@@ -282,7 +349,7 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
     _emit_score(sink, view)
     sink.samples(
         "gatewayz_provider_probes",
-        (((view.slug, outcome), view.probes[outcome]) for outcome in OUTCOMES),
+        (((view.slug, outcome), view.probes[outcome]) for outcome in LIST_OUTCOMES),
     )
     sink.sample("gatewayz_provider_checks", (view.slug, "up"), view.checks_up)
     sink.sample("gatewayz_provider_checks", (view.slug, "down"), view.checks_down)
@@ -299,10 +366,42 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
     sink.sample("gatewayz_provider_rate_limit_backoff_seconds", slug, view.backoff)
     if view.interval is not None:
         sink.sample("gatewayz_provider_probe_interval_seconds", slug, view.interval)
+    # an inference-probed model's uptime is that of its completions, not of its listing
+    uptime = {**view.model_uptime, **{m: v.availability["24h"] for m, v in view.inference.items()}}
     sink.samples(
         "gatewayz_model_uptime_24h",
-        (((view.slug, model), up) for model, up in view.model_uptime.items() if up is not None),
+        (((view.slug, model), up) for model, up in uptime.items() if up is not None),
     )
+    for model in view.inference.values():
+        _emit_model(sink, view.slug, model)
+
+
+def _emit_model(sink: Sink, slug: str, view: ModelView) -> None:
+    """Emit one inference-probed model's samples; what is not known is left out."""
+    pair = (slug, view.model)
+    sink.samples(
+        "gatewayz_model_status",
+        (((*pair, state), 1 if state is view.state else 0) for state in STATES),
+    )
+    if view.state is State.UNCONFIGURED:
+        return  # never probed
+    for window in AVAILABILITY_WINDOWS:
+        ratio = view.availability[window]
+        if ratio is not None:
+            sink.sample("gatewayz_model_availability_ratio", (*pair, window), ratio)
+    sink.samples(
+        "gatewayz_inference_probes",
+        (((*pair, outcome), view.probes[outcome]) for outcome in OUTCOMES),
+    )
+    sink.sample("gatewayz_inference_checks", (*pair, "up"), view.checks_up)
+    sink.sample("gatewayz_inference_checks", (*pair, "down"), view.checks_down)
+    sink.histogram("gatewayz_inference_ttft_seconds", pair, view.ttft, TTFT_BUCKETS)
+    sink.histogram(
+        "gatewayz_inference_output_tokens_per_second", pair, view.tokens_per_second, TPS_BUCKETS
+    )
+    for direction, tokens in view.tokens.items():
+        sink.sample("gatewayz_inference_tokens", (*pair, direction), tokens)
+    sink.sample("gatewayz_inference_budget_skipped", pair, view.skipped)
 
 
 def _emit_score(sink: Sink, view: ProviderView) -> None:
@@ -322,6 +421,13 @@ def emit_exporter(sink: Sink, snapshot: Snapshot) -> None:
     for state, count in snapshot.count_states().items():
         sink.sample("provider_exporter_providers", (state,), count)
     sink.sample("provider_exporter_probes_in_flight", (), snapshot.stats.in_flight)
+    stats = snapshot.stats
+    if stats.budget_remaining is not None:  # inference probes are configured
+        sink.sample("gatewayz_inference_budget_remaining_tokens", (), stats.budget_remaining)
+    if stats.ttft_slow is not None:
+        sink.sample("gatewayz_inference_ttft_slow_seconds", (), stats.ttft_slow)
+    if stats.min_tokens_per_second is not None:
+        sink.sample("gatewayz_inference_min_tokens_per_second", (), stats.min_tokens_per_second)
     sink.sample("provider_exporter_ready", (), 1 if snapshot.ready else 0)
     if snapshot.network_up is not None:
         sink.sample("provider_exporter_network_up", (), 1 if snapshot.network_up else 0)

@@ -7,10 +7,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from exporter.budget import TokenBudget
 from exporter.connectivity import NETWORK_OUTCOMES, Network
 from exporter.history import Record
+from exporter.inference import InferenceResult
+from exporter.model_tracks import ModelTrack
 from exporter.official import OfficialView
-from exporter.outcomes import OUTCOMES, Verdict, verdict
+from exporter.outcomes import LIST_OUTCOMES, Verdict, verdict
 from exporter.probes import ProbeResult
 from exporter.redis_source import RedisView, Traffic
 from exporter.scoring import (
@@ -21,6 +24,7 @@ from exporter.scoring import (
     combined_error_rate,
     initial_health,
     needs_confirmation,
+    overlay_inference,
     rejudge_breaker,
     score,
     step,
@@ -42,6 +46,7 @@ VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough t
 GATEWAY_WINDOW = 3600.0  # the backend's request counters cover the last hour
 MIN_FAILED_CHECKS = 2  # one blip is never "partly failing" (as one never reads as `down`)
 OFFLINE = "exporter_offline"  # the reason of a provider we cannot see: the blindness is ours
+BUDGET = "budget_exhausted"  # the reason of a model the token budget keeps from being probed
 # Breaker state -> factor applied to the health score (an open breaker means the gateway is
 # refusing traffic to the provider right now).
 BREAKER_FACTORS = {"closed": 1.0, "half_open": 0.75, "open": 0.5}
@@ -56,16 +61,21 @@ class Transition:
     new: State
     reason: str
     at: float
+    model: str = ""  # set when it is one of the provider's inference-probed models
 
 
 class _Track:
     """Mutable bookkeeping for one provider; only the Monitor touches it."""
 
-    def __init__(self, target: Target, models: Iterable[str], now: float) -> None:
+    def __init__(
+        self, target: Target, models: Iterable[str], inference: Iterable[str], now: float
+    ) -> None:
         self.target = target
         self.windows = ProviderWindows()
-        self.health = initial_health(target.configured, now)
-        self.probes = dict.fromkeys(OUTCOMES, 0)
+        self.health = initial_health(target.configured, now)  # as its model list judges it
+        self.shown = self.health  # as its inference-probed models leave it (its state)
+        self.inference = {m: ModelTrack(m, target.configured, now) for m in inference}
+        self.probes = dict.fromkeys(LIST_OUTCOMES, 0)
         self.up = 0
         self.down = 0
         self.rt_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
@@ -159,10 +169,20 @@ class Monitor:
         *,
         interval: float = 15.0,
         network: Network | None = None,
+        inference: Mapping[str, Iterable[str]] | None = None,
+        model_rules: Rules | None = None,
+        inference_interval: float = 300.0,
+        budget: TokenBudget | None = None,
     ) -> None:
         self._rules = rules
-        self._tracks = {t.slug: _Track(t, models.get(t.slug, ()), now) for t in targets}
+        probed = inference or {}
+        self._tracks = {
+            t.slug: _Track(t, models.get(t.slug, ()), probed.get(t.slug, ()), now) for t in targets
+        }
         self._interval = interval  # PROBE_INTERVAL_SECONDS: for a target without its own
+        self._model_rules = model_rules or rules
+        self._inference_interval = inference_interval
+        self.budget = budget  # the inference token budget, when pairs are probed
         self._side_transitions: list[Transition] = []
         watched = [slug for slug, track in self._tracks.items() if track.target.configured]
         self.network = network or Network(False, watched, interval)
@@ -232,7 +252,6 @@ class Monitor:
             if inferred:
                 track.judge_from(now)
             return self._blind(track, now, at_once=inferred)
-        shown = track.health
         if track.before_blind is not None:  # seen again: judged from where it stood
             track.health = replace(track.before_blind, since=now)
             track.before_blind = None
@@ -242,7 +261,6 @@ class Monitor:
         new = step(old, judged, result.outcome.value, evidence, self._rules, now)
         if _starts_afresh(old) and new.state is not old.state:
             track.judge_from(now)
-        track.health = shown
         return self._move(track, new, now)
 
     def _blind(self, track: _Track, now: float, *, at_once: bool = False) -> Transition | None:
@@ -256,8 +274,7 @@ class Monitor:
             return None
         track.before_blind = health
         if health.state is State.UNKNOWN:  # nothing was known: only say why nothing is
-            track.health = replace(health, reason=OFFLINE)
-            return None
+            return self._move(track, replace(health, reason=OFFLINE), now)
         return self._move(track, Health(State.UNKNOWN, now, OFFLINE), now)
 
     def _blind_the_failing(self, now: float) -> None:
@@ -277,11 +294,16 @@ class Monitor:
         return taken
 
     def _move(self, track: _Track, new: Health, now: float) -> Transition | None:
-        old, track.health = track.health, new
-        if new.state is old.state:
+        """Set the provider's own health; return a change of its state as shown (its own,
+        or worse when its inference-probed models are down)."""
+        track.health = new
+        models = [model.health.state for model in track.inference.values()]
+        old, shown = track.shown, overlay_inference(new, models, track.shown, now)
+        track.shown = shown
+        if shown.state is old.state:
             return None
         track.state_changes += 1
-        return Transition(track.target.slug, old.state, new.state, new.reason, now)
+        return Transition(track.target.slug, old.state, shown.state, shown.reason, now)
 
     def set_network(self, up: bool, now: float) -> list[Transition]:
         """Take a connectivity check's answer; return the providers it made `unknown`."""
@@ -318,14 +340,69 @@ class Monitor:
         self._known = view
         transitions = []
         for slug, track in self._tracks.items():
-            old = track.health
-            track.health = rejudge_breaker(old, view.breakers.get(slug) == "open", now)
-            if track.health.state is not old.state:
-                track.state_changes += 1
-                transitions.append(
-                    Transition(slug, old.state, track.health.state, track.health.reason, now)
-                )
+            rejudged = rejudge_breaker(track.health, view.breakers.get(slug) == "open", now)
+            if rejudged is not track.health:
+                transition = self._move(track, rejudged, now)
+                if transition is not None:
+                    transitions.append(transition)
         return transitions
+
+    def record_inference(
+        self, result: InferenceResult, now: float, *, offline_before: bool = False
+    ) -> list[Transition]:
+        """Count an inference probe, step its model's state machine; return the state changes
+        (the model's, and its provider's when the model's moved it).
+
+        As for list probes, a failure the exporter's own lost network explains changes nothing.
+        """
+        track = self._tracks[result.slug]
+        model = track.inference[result.model]
+        self._dirty.add(result.slug)
+        self._latest = max(self._latest, now)
+        if (offline_before or self.network.offline()) and result.outcome in NETWORK_OUTCOMES:
+            model.ignore(result)
+            return []
+        judged = model.count(result, now)
+        old = model.health
+        new = step(old, judged, result.outcome.value, model.evidence(now), self._model_rules, now)
+        if _starts_afresh(old) and new.state is not old.state:
+            model.judged_since = now
+        return self._move_model(track, model, new, now)
+
+    def skip_inference(self, slug: str, model_id: str, now: float) -> list[Transition]:
+        """Count a probe the token budget did not allow: no data, no failure. A model left
+        unchecked for two intervals is `unknown` (budget_exhausted) until it is probed again."""
+        track = self._tracks[slug]
+        model = track.inference[model_id]
+        model.skipped += 1
+        self._dirty.add(slug)
+        self._latest = max(self._latest, now)
+        health = model.health
+        unchecked = now - model.counted_at > 2 * self._inference_interval
+        if health.state in (State.UNKNOWN, State.UNCONFIGURED) or not unchecked:
+            return []
+        return self._move_model(track, model, Health(State.UNKNOWN, now, BUDGET), now)
+
+    def _move_model(
+        self, track: _Track, model: ModelTrack, new: Health, now: float
+    ) -> list[Transition]:
+        old, model.health = model.health, new
+        if new.state is old.state:
+            return []
+        slug = track.target.slug
+        changes = [Transition(slug, old.state, new.state, new.reason, now, model.model)]
+        provider = self._move(track, track.health, now)
+        return [*changes, provider] if provider is not None else changes
+
+    def model_needs_confirmation(self, slug: str, model: str) -> bool:
+        """Tell whether a model should be probed again soon to confirm a change."""
+        if self.network.offline():
+            return False
+        return needs_confirmation(self._tracks[slug].inference[model].health, self._model_rules)
+
+    def set_model_backoff(self, slug: str, model: str, seconds: float) -> None:
+        """Note that a model is being left alone for `seconds` (Retry-After)."""
+        self._tracks[slug].inference[model].backoff = seconds
 
     def set_official(self, slug: str, view: OfficialView) -> None:
         """Take a new reading of a provider's status page: it shows beside its state, and
@@ -395,7 +472,7 @@ class Monitor:
         error_rate = self._error_rate(track, now)
         p50, p95 = windows.latency_quantiles(now, (0.5, 0.95))
         breaker, traffic = self._passive(track.target.slug)
-        health = track.health
+        health = track.shown
         last, failure = track.last, track.last_failure
         configured = health.state is not State.UNCONFIGURED
         return ProviderView(
@@ -437,6 +514,7 @@ class Monitor:
             hour=_hour_copy(windows, now),
             breaker=breaker,
             traffic=traffic,
+            inference={m: model.view(now) for m, model in track.inference.items()},
         )
 
     def _publish(self) -> Snapshot:
@@ -444,9 +522,17 @@ class Monitor:
         ready = all(
             track.last is not None or not track.target.configured for track in self._tracks.values()
         )
+        budget, rules = self.budget, self._model_rules
+        stats = ExporterStats(
+            probe_lag=lag,
+            in_flight=self._in_flight,
+            budget_remaining=budget.remaining(self._latest) if budget else None,
+            ttft_slow=rules.latency_slow if budget else None,
+            min_tokens_per_second=(rules.min_throughput or 0.0) if budget else None,
+        )
         return Snapshot(
             providers=dict(self._views),
-            stats=ExporterStats(probe_lag=lag, in_flight=self._in_flight),
+            stats=stats,
             ready=ready,
             redis=self._redis,
             official=dict(self._official),

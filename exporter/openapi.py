@@ -116,6 +116,43 @@ OFFICIAL = _obj(
     "what the provider's own status page says, beside our state (it never changes it)",
 )
 
+TOKENS = {"type": "integer", "minimum": 0}
+MODEL = _obj(
+    {
+        "model": {"type": "string"},
+        "state": {"type": "string", "enum": [s.value for s in STATES]},
+        "since": {**TIME, "description": "when the current state began"},
+        "reason": {"type": "string", "description": "why the model is in this state"},
+        "availability": _obj(
+            {window: RATIO for window in AVAILABILITY_WINDOWS},
+            "up / (up + down) of its inference checks per window; null without checks",
+        ),
+        "ttft_seconds": _obj(
+            {"p50": SECONDS, "p95": SECONDS}, "time to first token over the last hour's probes"
+        ),
+        "tokens_per_second": {**SECONDS, "description": "median output tokens/s, last hour"},
+        "tokens": _obj({"input": TOKENS, "output": TOKENS}, "tokens its probes used"),
+        "budget_skipped": {**TOKENS, "description": "probes the daily token budget stopped"},
+        "rate_limit_backoff_seconds": {"type": "number", "minimum": 0},
+        "last_probe": _nullable(
+            _obj(
+                {
+                    "outcome": OUTCOME,
+                    "at": TIME,
+                    "http_status": {"type": ["integer", "null"], "minimum": 100, "maximum": 599},
+                    "ttft_seconds": SECONDS,
+                    "tokens_per_second": SECONDS,
+                    "max_gap_seconds": {
+                        **SECONDS,
+                        "description": "the longest wait between two chunks of the stream",
+                    },
+                }
+            )
+        ),
+    },
+    "one inference-probed model (INFERENCE_PROBES): a tiny streamed completion per probe",
+)
+
 PROVIDER = _obj(
     {
         "slug": {"type": "string", "pattern": SLUG_PATTERN.pattern},
@@ -178,6 +215,11 @@ PROVIDER = _obj(
                 }
             ),
         },
+        "inference": {
+            "type": "array",
+            "description": "its inference-probed models (`INFERENCE_PROBES`)",
+            "items": {"$ref": f"{REF}InferenceModel"},
+        },
         "official": _nullable({"$ref": f"{REF}Official"}),
     },
     "one provider's health",
@@ -201,6 +243,12 @@ PROVIDER_LIST = _obj(
             },
             "the exporter's own network",
         ),
+        "inference_budget_remaining_tokens": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "tokens inference probes may still use today (UTC); null without "
+            "INFERENCE_PROBES",
+        },
         "states": _obj({s.value: {"type": "integer", "minimum": 0} for s in STATES}),
         "providers": {"type": "array", "items": {"$ref": f"{REF}Provider"}},
     },
@@ -269,6 +317,7 @@ def openapi_document() -> JSON:
                 "ProviderList": PROVIDER_LIST,
                 "Provider": PROVIDER,
                 "Score": SCORE,
+                "InferenceModel": MODEL,
                 "Official": OFFICIAL,
                 "Error": ERROR,
             },

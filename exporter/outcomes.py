@@ -18,6 +18,9 @@ class Outcome(StrEnum):
     BAD_BODY = "bad_body"
     REDIRECT_ERROR = "redirect_error"
     INTERNAL_ERROR = "internal_error"  # the probe itself failed unexpectedly (a bug on our side)
+    # Only an inference probe (a streamed completion) can end these two ways:
+    STREAM_ERROR = "stream_error"  # the stream was cut, malformed, or never said it was done
+    EMPTY_COMPLETION = "empty_completion"  # the stream ended properly with no output at all
 
 
 class Verdict(StrEnum):
@@ -46,13 +49,19 @@ VERDICTS: dict[Outcome, Verdict] = {
     # Counted as a failure: a provider whose probes keep failing must not stay `unknown`. The
     # usual cause is an answer that broke our parsing; `probe_internal_error` names the spot.
     Outcome.INTERNAL_ERROR: Verdict.DOWN,
+    # A completion that broke off or came back empty is what a gateway's user would have got.
+    Outcome.STREAM_ERROR: Verdict.DOWN,
+    Outcome.EMPTY_COMPLETION: Verdict.DOWN,
     Outcome.HTTP_429: Verdict.LIMITED,
     Outcome.HTTP_AUTH: Verdict.REJECTED,
     Outcome.HTTP_4XX: Verdict.INCONCLUSIVE,
 }
 
-OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
-OUTCOME_INDEX: dict[Outcome, int] = {outcome: i for i, outcome in enumerate(OUTCOMES)}
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)  # what an inference probe can end as
+STREAM_OUTCOMES = frozenset({Outcome.STREAM_ERROR, Outcome.EMPTY_COMPLETION})
+# What a model-list probe can end as: the provider windows' columns, in this order.
+LIST_OUTCOMES: tuple[Outcome, ...] = tuple(o for o in OUTCOMES if o not in STREAM_OUTCOMES)
+OUTCOME_INDEX: dict[Outcome, int] = {outcome: i for i, outcome in enumerate(LIST_OUTCOMES)}
 
 
 def verdict(outcome: Outcome) -> Verdict:

@@ -85,9 +85,9 @@ class Prober:
         model_cap: int,
         watch: Mapping[str, frozenset[str]],
     ) -> None:
-        self._session = session
-        self._timeout = timeout
-        self._max_body = max_body_bytes
+        self.session = session
+        self.timeout = timeout
+        self.max_body_bytes = max_body_bytes
         self._model_cap = model_cap
         self._watch = watch
         self._tokens: dict[str, TokenSource] = {}
@@ -99,18 +99,18 @@ class Prober:
         begin = time.perf_counter()
         stamps: dict[str, float] = {"start": begin}
         try:
-            async with asyncio.timeout(self._timeout):
-                headers = await self._headers(target)
+            async with asyncio.timeout(self.timeout):
+                headers = await self.headers(target)
                 result = await self._get(target, headers, stamps)
         except TimeoutError:
-            result = _Partial(Outcome.TIMEOUT, detail="no complete answer within the timeout")
+            result = Partial(Outcome.TIMEOUT, detail="no complete answer within the timeout")
         except TokenError as exc:
             outcome = Outcome.HTTP_AUTH if exc.rejected else Outcome.CONNECT_ERROR
-            result = _Partial(outcome, detail=str(exc))
+            result = Partial(outcome, detail=str(exc))
         except aiohttp.ClientError as exc:
-            result = _Partial(*_classify_error(exc))
+            result = Partial(*classify_error(exc))
         except (OSError, ssl.SSLError) as exc:
-            result = _Partial(*_classify_error(exc))
+            result = Partial(*classify_error(exc))
         except Exception as exc:  # whatever it is, it becomes a failed probe
             result = self._internal_error(target.slug, exc)
         else:
@@ -128,16 +128,16 @@ class Prober:
             detail=result.detail,
         )
 
-    def _internal_error(self, slug: str, exc: Exception) -> _Partial:
+    def _internal_error(self, slug: str, exc: Exception) -> Partial:
         """Turn an unexpected exception into a failed probe; log where it came from once."""
         site = exception_site(exc)
         sites = self._internal.setdefault(slug, set())
         if site not in sites:
             sites.add(site)
             log.warning("probe_internal_error", provider=slug, error=site)
-        return _Partial(Outcome.INTERNAL_ERROR, detail="the probe failed unexpectedly")
+        return Partial(Outcome.INTERNAL_ERROR, detail="the probe failed unexpectedly")
 
-    async def _headers(self, target: Target) -> dict[str, str]:
+    async def headers(self, target: Target) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         headers.update(target.spec.headers)
         credential = target.credential
@@ -159,13 +159,13 @@ class Prober:
             # google-auth and requests cost ~30 MB of memory: loaded only when Vertex is watched
             from exporter.vertex_auth import GoogleTokenSource
 
-            source = self._tokens[slug] = GoogleTokenSource(account, self._timeout)
+            source = self._tokens[slug] = GoogleTokenSource(account, self.timeout)
         return await source.token()
 
     async def _get(
         self, target: Target, headers: dict[str, str], stamps: dict[str, float]
-    ) -> _Partial:
-        async with self._session.get(
+    ) -> Partial:
+        async with self.session.get(
             target.url,
             headers=headers,
             # Never follow a redirect: aiohttp would send custom key headers (x-api-key) on to
@@ -176,15 +176,15 @@ class Prober:
             status = response.status
             if 200 <= status < 300:
                 return await self._read_list(target, response, stamps)
-            return _classify_status(status, response.headers)
+            return classify_status(status, response.headers)
 
     async def _read_list(
         self, target: Target, response: aiohttp.ClientResponse, stamps: dict[str, float]
-    ) -> _Partial:
+    ) -> Partial:
         body = bytearray()
         complete = False
-        while len(body) < self._max_body:
-            chunk = await response.content.read(min(READ_CHUNK, self._max_body - len(body)))
+        while len(body) < self.max_body_bytes:
+            chunk = await response.content.read(min(READ_CHUNK, self.max_body_bytes - len(body)))
             if not chunk:
                 complete = True
                 break
@@ -203,12 +203,14 @@ class Prober:
                 cap=self._model_cap,
             )
         except BadBodyError as exc:
-            return _Partial(Outcome.BAD_BODY, response.status, detail=str(exc), read_body=True)
-        return _Partial(Outcome.OK, response.status, models=models, read_body=True)
+            return Partial(Outcome.BAD_BODY, response.status, detail=str(exc), read_body=True)
+        return Partial(Outcome.OK, response.status, models=models, read_body=True)
 
 
 @dataclass(frozen=True, slots=True)
-class _Partial:
+class Partial:
+    """A probe's classification before it is timed."""
+
     outcome: Outcome
     status: int | None = None
     detail: str = ""
@@ -217,22 +219,22 @@ class _Partial:
     read_body: bool = False
 
 
-def _classify_status(status: int, headers: Mapping[str, str]) -> _Partial:
+def classify_status(status: int, headers: Mapping[str, str]) -> Partial:
     if status in (401, 403):
-        return _Partial(Outcome.HTTP_AUTH, status, detail="key missing or refused")
+        return Partial(Outcome.HTTP_AUTH, status, detail="key missing or refused")
     if status == 429:
         retry = parse_retry_after(headers.get("Retry-After"), time.time())
-        return _Partial(Outcome.HTTP_429, status, detail="rate limited", retry_after=retry)
+        return Partial(Outcome.HTTP_429, status, detail="rate limited", retry_after=retry)
     if 500 <= status < 600:
-        return _Partial(Outcome.HTTP_5XX, status, detail="server error")
+        return Partial(Outcome.HTTP_5XX, status, detail="server error")
     if 400 <= status < 500:
-        return _Partial(Outcome.HTTP_4XX, status, detail="probe rejected")
+        return Partial(Outcome.HTTP_4XX, status, detail="probe rejected")
     if 300 <= status < 400:
-        return _Partial(Outcome.REDIRECT_ERROR, status, detail="redirect (never followed)")
-    return _Partial(Outcome.BAD_BODY, status, detail="unexpected status")
+        return Partial(Outcome.REDIRECT_ERROR, status, detail="redirect (never followed)")
+    return Partial(Outcome.BAD_BODY, status, detail="unexpected status")
 
 
-def _classify_error(exc: BaseException) -> tuple[Outcome, None, str]:
+def classify_error(exc: BaseException) -> tuple[Outcome, None, str]:
     if isinstance(exc, aiohttp.TooManyRedirects):
         return Outcome.REDIRECT_ERROR, None, "too many redirects"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):

@@ -27,7 +27,7 @@ MAX_BACKOFF = 3600.0  # never honour a Retry-After longer than an hour
 MAX_TICK = 0.5  # seconds: probes start on a grid of min(interval / 5, 500 ms)
 
 
-async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float, tick: float) -> float:
+async def sleep_until(loop: asyncio.AbstractEventLoop, due: float, tick: float) -> float:
     """Sleep until the first grid tick at or after `due`.
 
     Probes that fall due within the same tick then start in one wake-up of the event loop: each
@@ -84,7 +84,7 @@ class Scheduler:
         regular = loop.time() + random.uniform(0, min(interval, 2.0))
         due = regular
         while True:
-            scheduled = await _sleep_until(loop, due, self._tick)
+            scheduled = await sleep_until(loop, due, self._tick)
             try:
                 result = await self._probe_once(target, scheduled)
             except Exception as exc:  # a bug must not stop the other providers' probes

@@ -38,6 +38,7 @@ class Rules:
     weight_availability: float = 0.4
     weight_error_rate: float = 0.3
     weight_latency: float = 0.3
+    min_throughput: float | None = None  # tokens per second, judged for inference-probed models
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -50,6 +51,19 @@ class Rules:
             weight_availability=settings.health_weight_availability,
             weight_error_rate=settings.health_weight_error_rate,
             weight_latency=settings.health_weight_latency,
+        )
+
+    @classmethod
+    def for_models(cls, settings: Settings) -> Rules:
+        """Return the rules of an inference-probed model: `slow` is about its time to first
+        token, and too few tokens per second is `slow_tokens`."""
+        return cls(
+            down_after=settings.down_after_failures,
+            up_after=settings.up_after_successes,
+            degraded_error_ratio=settings.degraded_error_ratio,
+            latency_target=settings.inference_ttft_slow_seconds / 2,
+            latency_slow=settings.inference_ttft_slow_seconds,
+            min_throughput=settings.inference_min_tokens_per_second or None,
         )
 
 
@@ -70,6 +84,7 @@ class Evidence:
 
     error_ratio: float | None = None  # failed share of the checks since the last recovery (5 m)
     latency_recent: float | None = None  # median of the last few successful probes
+    throughput_recent: float | None = None  # median tokens per second of the last few (models)
     breaker_open: bool = False
 
 
@@ -151,9 +166,29 @@ def _judge(prev: Health, verdict: Verdict, evidence: Evidence, rules: Rules) -> 
     latency = evidence.latency_recent
     if latency is not None and latency >= rules.latency_slow * relax:
         reasons.append("slow")
+    throughput = evidence.throughput_recent
+    floor = rules.min_throughput
+    if floor and throughput is not None and throughput < floor / relax:
+        reasons.append("slow_tokens")
     if reasons:
         return State.DEGRADED, ",".join(reasons)
     return State.HEALTHY, "ok"
+
+
+def overlay_inference(health: Health, models: list[State], shown: Health, now: float) -> Health:
+    """Return the provider's state as shown: its own, unless its inference-probed models say
+    worse. All of them `down` while its model list answers: `down`; some: `degraded`."""
+    state, reason = health.state, health.reason
+    down = sum(model is State.DOWN for model in models)
+    if down and state in (State.HEALTHY, State.DEGRADED):
+        if down == len(models):
+            state, reason = State.DOWN, "inference_down"
+        else:
+            state = State.DEGRADED
+            partly = "inference_partly_down"
+            reason = partly if reason == "ok" else f"{reason},{partly}"
+    since = shown.since if state is shown.state else now
+    return replace(health, state=state, since=since, reason=reason)
 
 
 def _move(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -15,12 +16,15 @@ from aiohttp import web
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from exporter.budget import TokenBudget
 from exporter.catalog import BUILTIN, normalise_slug
 from exporter.clock import Clock
 from exporter.collector import make_process_registry, make_registry
 from exporter.connectivity import ConnectivityCheck, Network, parse_targets
 from exporter.exposition import TextRenderer
 from exporter.history import HistoryStore
+from exporter.inference import InferenceProber, InferenceResult
+from exporter.inference_scheduler import InferenceScheduler
 from exporter.listening import listen_error, reason
 from exporter.logs import configure_logging
 from exporter.loki import LokiCollector, LokiShipper
@@ -44,10 +48,10 @@ Loop = Callable[[], Awaitable[None]]  # a long-running task, restarted should it
 CONNECT_TIMEOUT = 2.0  # seconds a connectivity check's TCP connect may take at most
 
 
-def watched_models(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Return MODELS grouped by provider slug."""
+def by_provider(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Return (provider, model) pairs (MODELS, INFERENCE_PROBES) grouped by provider slug."""
     grouped: defaultdict[str, list[str]] = defaultdict(list)
-    for provider, model in settings.watched_models:
+    for provider, model in pairs:
         grouped[normalise_slug(provider)].append(model)
     return {slug: tuple(dict.fromkeys(models)) for slug, models in grouped.items()}
 
@@ -70,13 +74,44 @@ def secret_values(settings: Settings, targets: Sequence[Target]) -> Iterator[str
 
 
 def log_transition(transition: Transition) -> None:
-    """Log one state change."""
+    """Log one state change (of a provider, or of one of its inference-probed models)."""
+    which = {"model": transition.model} if transition.model else {}
     log.info(
-        "provider_state_changed",
+        "model_state_changed" if transition.model else "provider_state_changed",
         provider=transition.slug,
+        **which,
         reason=transition.reason,
         **{"from": transition.old.value, "to": transition.new.value},
     )
+
+
+def inference_logger() -> Callable[[InferenceResult | None, str, str, list[Transition]], None]:
+    """Return what logs inference probes: state changes, failed probes, and the first probe
+    the token budget stopped each UTC day."""
+    stopped_on: set[int] = set()
+
+    def log_inference(
+        result: InferenceResult | None, slug: str, model: str, changes: list[Transition]
+    ) -> None:
+        for change in changes:
+            log_transition(change)
+        if result is None:
+            today = int(time.time() // 86_400)
+            if today not in stopped_on:
+                stopped_on.add(today)
+                log.warning("inference_budget_exhausted", provider=slug, model=model)
+        elif verdict(result.outcome) is not Verdict.UP:
+            log.info(
+                "inference_probe_failed",
+                provider=slug,
+                model=model,
+                outcome=result.outcome.value,
+                status=result.status,
+                duration_seconds=round(result.duration, 4),
+                detail=result.detail,
+            )
+
+    return log_inference
 
 
 def log_result(
@@ -111,8 +146,18 @@ async def serve(
         extra=[shipper] if shipper else [],
     )
     clock = Clock()
-    models = watched_models(settings)
+    models = by_provider(settings.watched_models)
+    inference = by_provider(settings.inference_pairs)
     network = make_network(settings, targets)
+    budget = (
+        TokenBudget(
+            settings.inference_budget_tokens_per_day,
+            settings.inference_max_output_tokens,
+            clock.now(),
+        )
+        if inference
+        else None
+    )
     monitor = Monitor(
         targets,
         Rules.from_settings(settings),
@@ -120,6 +165,10 @@ async def serve(
         clock.now(),
         interval=settings.probe_interval_seconds,
         network=network,
+        inference=inference,
+        model_rules=Rules.for_models(settings),
+        inference_interval=settings.inference_probe_interval_seconds,
+        budget=budget,
     )
     token = settings.metrics_auth_token
     collectors = [LokiCollector(shipper)] if shipper else []
@@ -137,6 +186,7 @@ async def serve(
         providers=[t.slug for t in targets],
         unconfigured=[t.slug for t in targets if not t.configured],
         interval_seconds=settings.probe_interval_seconds,
+        inference=[f"{slug}:{model}" for slug, ms in inference.items() for model in ms],
         redis=settings.redis_url is not None,
     )
     if not any(target.configured for target in targets):
@@ -157,7 +207,8 @@ async def serve(
             aiohttp.ClientSession() as loki_session,
             page_session() as pages_session,
         ):
-            scheduler = _make_scheduler(settings, session, monitor, targets, models, clock)
+            prober = _make_prober(settings, session, models)
+            scheduler = _make_scheduler(settings, prober, monitor, targets, clock)
             scheduler.trace = tracer.trace if tracer else None
             work: dict[str, Loop] = {}
             if network.measured:
@@ -165,6 +216,19 @@ async def serve(
                 work["connectivity"] = scheduler.connectivity.run
             if any(target.configured for target in targets):
                 work["probes"] = scheduler.run
+            if budget is not None:
+                pairs = [(t, m) for t in targets for m in inference.get(t.slug, ())]
+                inferring = InferenceScheduler(
+                    pairs,
+                    InferenceProber(prober, max_tokens=settings.inference_max_output_tokens),
+                    monitor,
+                    budget,
+                    interval=settings.inference_probe_interval_seconds,
+                    now=clock.now,
+                    on_result=inference_logger(),
+                )
+                inferring.connectivity = scheduler.connectivity
+                work["inference"] = inferring.run
             if shipper is not None:
                 work["loki"] = lambda: shipper.run(loki_session)
             pages = _make_status_pages(settings, pages_session, monitor, targets, clock)
@@ -252,21 +316,21 @@ def _make_tracer(settings: Settings) -> ProbeTracer | None:
     return ProbeTracer(settings.otel_exporter_otlp_endpoint, settings.environment)
 
 
-def _make_scheduler(
-    settings: Settings,
-    session: aiohttp.ClientSession,
-    monitor: Monitor,
-    targets: Sequence[Target],
-    models: dict[str, tuple[str, ...]],
-    clock: Clock,
-) -> Scheduler:
-    prober = Prober(
+def _make_prober(
+    settings: Settings, session: aiohttp.ClientSession, models: dict[str, tuple[str, ...]]
+) -> Prober:
+    return Prober(
         session,
         timeout=settings.probe_timeout_seconds,
         max_body_bytes=settings.probe_max_body_bytes,
         model_cap=settings.model_list_cap,
         watch={slug: frozenset(names) for slug, names in models.items()},
     )
+
+
+def _make_scheduler(
+    settings: Settings, prober: Prober, monitor: Monitor, targets: Sequence[Target], clock: Clock
+) -> Scheduler:
     return Scheduler(
         targets,
         prober,

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     status_pages: bool = True  # STATUS_PAGES=off: no provider's status page is read
     status_page_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
     status_page_max_components: int = Field(default=20, ge=1, le=500)
+    inference_probes: CommaList = ()  # provider:model pairs; empty: no token is ever spent
+    inference_probe_interval_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    inference_max_output_tokens: int = Field(default=8, ge=1, le=4096)
+    inference_budget_tokens_per_day: int = Field(default=50_000, ge=0, le=10**12)
+    inference_ttft_slow_seconds: float = Field(default=5.0, gt=0, le=3600)
+    inference_min_tokens_per_second: float = Field(default=5.0, ge=0, le=100_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -68,7 +74,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "listen_addresses", "models", "providers", "connectivity_check_targets", mode="before"
+        "listen_addresses",
+        "models",
+        "inference_probes",
+        "providers",
+        "connectivity_check_targets",
+        mode="before",
     )
     @classmethod
     def _split(cls, value: object) -> object:
@@ -86,7 +97,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("models")
+    @field_validator("models", "inference_probes")
     @classmethod
     def _check_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
@@ -166,8 +177,18 @@ class Settings(BaseSettings):
     @property
     def watched_models(self) -> tuple[tuple[str, str], ...]:
         """Return MODELS as (provider, model) pairs; a model id may itself contain ':'."""
-        pairs = (item.partition(":") for item in self.models)
-        return tuple((provider, model) for provider, _, model in pairs)
+        return _pairs(self.models)
+
+    @property
+    def inference_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Return INFERENCE_PROBES as (provider, model) pairs, in order, without repeats."""
+        return tuple(dict.fromkeys(_pairs(self.inference_probes)))
+
+
+def _pairs(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Split `provider:model` items; a model id may itself contain ':'."""
+    pairs = (item.partition(":") for item in items)
+    return tuple((provider, model) for provider, _, model in pairs)
 
 
 SECRET_FIELDS = frozenset({"metrics_auth_token", "redis_url", "loki_url"})

@@ -15,6 +15,11 @@ from exporter.windows import RingCopy, minute_series
 LATENCY_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 LAG_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 AVAILABILITY_WINDOWS: tuple[str, ...] = ("5m", "1h", "24h")
+# Buckets of the inference histograms: time to first token (to 60 s) and output tokens/s.
+TTFT_BUCKETS: tuple[float, ...] = (
+    0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 45.0, 60.0
+)  # fmt: skip
+TPS_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,34 @@ class Histogram:
     total: float
     count: int
     exemplars: tuple[Exemplar | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelView:
+    """One inference-probed model of a provider at one moment."""
+
+    model: str
+    state: State
+    since: float
+    reason: str
+    probes: Mapping[Outcome, int]
+    checks_up: int
+    checks_down: int
+    availability: Mapping[str, float | None]  # window -> ratio
+    ttft: Histogram
+    tokens_per_second: Histogram
+    tokens: Mapping[str, int]  # direction (input, output) -> tokens
+    ttft_p50: float | None = None  # over the last hour's probes
+    ttft_p95: float | None = None
+    tokens_per_second_p50: float | None = None
+    skipped: int = 0  # probes the budget did not allow
+    last_outcome: Outcome | None = None
+    last_probe_at: float | None = None
+    last_status: int | None = None
+    last_ttft: float | None = None
+    last_tokens_per_second: float | None = None
+    last_max_gap: float | None = None
+    backoff: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +102,7 @@ class ProviderView:
     hour: RingCopy | None = None  # the 1 h ring's per-minute slots, read only by the API/page
     breaker: str | None = None
     traffic: Traffic | None = None
+    inference: Mapping[str, ModelView] = field(default_factory=dict)  # model -> its probes
 
     @property
     def minutes(self) -> list[tuple[int, float | None, float | None]]:
@@ -91,6 +125,9 @@ class ExporterStats:
 
     probe_lag: Histogram
     in_flight: int = 0
+    budget_remaining: int | None = None  # inference tokens left today; None without pairs
+    ttft_slow: float | None = None  # INFERENCE_TTFT_SLOW_SECONDS, with pairs
+    min_tokens_per_second: float | None = None  # INFERENCE_MIN_TOKENS_PER_SECOND, with pairs
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ OUTCOME_TEXT = {
     Outcome.BAD_BODY: "unexpected response body",
     Outcome.REDIRECT_ERROR: "redirect loop",
     Outcome.INTERNAL_ERROR: "probe failed unexpectedly",
+    Outcome.STREAM_ERROR: "stream broke off or was malformed",
+    Outcome.EMPTY_COMPLETION: "empty completion",
 }
 
 NOTHING_PROBED = """

@@ -50,6 +50,13 @@ class Target:
     credential: Credential | None  # None: no key configured, so the provider is `unconfigured`
     status_page: StatusPage | None = None  # its public status page, read beside the probes
     interval: float | None = None  # its own probe interval; None: PROBE_INTERVAL_SECONDS
+    base: str | None = None  # its API's base URL as resolved (None: the catalog's)
+    location: str | None = None  # the Google Cloud region, for Vertex
+
+    @property
+    def api_base(self) -> str:
+        """Return the base URL its API paths (models, chat/completions …) extend."""
+        return (self.base or self.spec.base_url).rstrip("/")
 
     @property
     def slug(self) -> str:
@@ -83,6 +90,7 @@ def resolve_targets(settings: Settings, environ: Mapping[str, str]) -> tuple[Tar
     for provider, model in settings.watched_models:
         if normalise_slug(provider) not in watched:
             errors.append(f"MODELS: {provider}:{model} names a provider that is not watched")
+    errors.extend(_check_inference(settings, targets))
     if errors:
         raise ConfigError(errors)
     return tuple(targets)
@@ -121,10 +129,35 @@ def _resolve(spec: ProviderSpec, environ: Mapping[str, str]) -> Target:
     if base is not None and not URL_PATTERN.fullmatch(base):
         raise ConfigError([f"{base_var}: must be an http:// or https:// URL"])
     credential = _credential(spec, environ)
-    if spec.auth is AuthStyle.GOOGLE and base is None:
-        base = spec.base_url.format(location=_vertex_location(environ))
-    interval = _interval(spec, environ)
-    return Target(spec=spec, url=spec.probe_url(base), credential=credential, interval=interval)
+    location = _vertex_location(environ) if spec.auth is AuthStyle.GOOGLE else None
+    if location is not None and base is None:
+        base = spec.base_url.format(location=location)
+    return Target(
+        spec=spec,
+        url=spec.probe_url(base),
+        credential=credential,
+        interval=_interval(spec, environ),
+        base=base,
+        location=location,
+    )
+
+
+def _check_inference(settings: Settings, targets: list[Target]) -> list[str]:
+    """Return a line per INFERENCE_PROBES pair that cannot be probed as configured."""
+    by_slug = {target.slug: target for target in targets}
+    errors = []
+    for provider, model in settings.inference_pairs:
+        target = by_slug.get(normalise_slug(provider))
+        if target is None:
+            errors.append(
+                f"INFERENCE_PROBES: {provider}:{model} names a provider that is not watched"
+            )
+        elif isinstance(target.credential, GoogleAccount) and not target.credential.project_id:
+            errors.append(
+                f"INFERENCE_PROBES: {provider}:{model} needs a Google Cloud project "
+                "(GOOGLE_PROJECT_ID, or project_id in the service-account JSON)"
+            )
+    return errors
 
 
 def _interval(spec: ProviderSpec, environ: Mapping[str, str]) -> float | None:

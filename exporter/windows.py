@@ -9,10 +9,10 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from exporter.outcomes import OUTCOME_INDEX, OUTCOMES, VERDICTS, Outcome, Verdict
+from exporter.outcomes import LIST_OUTCOMES, OUTCOME_INDEX, VERDICTS, Outcome, Verdict
 
 # Columns of every slot: one count per outcome, then the latency sum (ms) and count.
-LATENCY_SUM = len(OUTCOMES)
+LATENCY_SUM = len(LIST_OUTCOMES)
 LATENCY_COUNT = LATENCY_SUM + 1
 COLUMNS = LATENCY_COUNT + 1
 
@@ -23,8 +23,8 @@ RECENT_LATENCY_CAP = 600
 RECENT_CHECKS_SECONDS = 300.0  # the error ratio behind `degraded` looks this far back at most
 RECENT_CHECKS_CAP = 2400  # checks kept: 5 min at 1 s with every confirmation probe, and more
 SLOW_SAMPLES = 3  # `slow` is judged on the median of this many last successful probes
-UP_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdict.UP)
-DOWN_COLUMNS = tuple(OUTCOME_INDEX[o] for o in OUTCOMES if VERDICTS[o] is Verdict.DOWN)
+UP_COLUMNS = tuple(OUTCOME_INDEX[o] for o in LIST_OUTCOMES if VERDICTS[o] is Verdict.UP)
+DOWN_COLUMNS = tuple(OUTCOME_INDEX[o] for o in LIST_OUTCOMES if VERDICTS[o] is Verdict.DOWN)
 
 
 class Ring:
@@ -287,7 +287,7 @@ class ProviderWindows:
         return WindowCounts(
             up=sum(totals[i] for i in UP_COLUMNS),
             down=sum(totals[i] for i in DOWN_COLUMNS),
-            total=sum(totals[: len(OUTCOMES)]),
+            total=sum(totals[: len(LIST_OUTCOMES)]),
             limited=totals[OUTCOME_INDEX[Outcome.HTTP_429]],
         )
 

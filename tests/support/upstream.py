@@ -108,17 +108,20 @@ def reset_mid_body() -> Behaviour:
         response.content_length = 10_000
         await response.prepare(request)
         await response.write(b'{"data": [{"id": "a"},')
-        transport = request.transport
-        assert transport is not None
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # RST instead of FIN
-            sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
-        transport.close()
+        reset_connection(request)
         return response
 
     return handler
+
+
+def reset_connection(request: web.Request) -> None:
+    """Reset the request's connection (RST instead of FIN)."""
+    transport = request.transport
+    assert transport is not None
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    transport.close()
 
 
 def flaky(failure_ratio: float, seed: int, models: Sequence[str] = ("model-a",)) -> Behaviour:
@@ -138,12 +141,17 @@ class FakeUpstream:
 
     def __init__(self) -> None:
         self.behaviours: dict[str, Behaviour] = {}
+        self.posts: dict[str, Behaviour] = {}  # name -> what answers its POSTs (completions)
+        self.seen: defaultdict[str, list[tuple[str, str]]] = defaultdict(list)  # method, path
         self.requests: defaultdict[str, list[tuple[float, dict[str, str]]]] = defaultdict(list)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     def set(self, name: str, behaviour: Behaviour) -> None:
         self.behaviours[name] = behaviour
+
+    def set_post(self, name: str, behaviour: Behaviour) -> None:
+        self.posts[name] = behaviour
 
     def base_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
@@ -154,7 +162,9 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.requests[name].append((time.monotonic(), dict(request.headers)))
-        behaviour = self.behaviours.get(name)
+        self.seen[name].append((request.method, request.path))
+        chosen = self.posts if request.method == "POST" else self.behaviours
+        behaviour = chosen.get(name)
         if behaviour is None:
             return web.Response(status=404)
         return await behaviour(request)
@@ -162,6 +172,7 @@ class FakeUpstream:
     async def start(self) -> FakeUpstream:
         app = web.Application()
         app.router.add_get("/{name}/{tail:.*}", self._handle)
+        app.router.add_post("/{name}/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
