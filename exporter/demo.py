@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import time
@@ -28,6 +29,14 @@ WATCHED = (
     "demo-healthy:demo-model-retired",
     "demo-outage:demo-model-a",
 )
+# Simulated completions cost nothing: inference probes are on in the demo. demo-model-b answers
+# its first token slowly; demo-listonly lists its models while every completion fails.
+INFERENCE = (
+    "demo-healthy:demo-model-a",
+    "demo-healthy:demo-model-b",
+    "demo-listonly:demo-model-a",
+)
+SLOW_FIRST_TOKEN = 6.0  # seconds: over INFERENCE_TTFT_SLOW_SECONDS' default of 5
 
 
 class DemoUpstream:
@@ -49,9 +58,12 @@ class DemoUpstream:
             "ratelimited": self.ratelimited,
             "outage": self.outage,
             "keyrefused": self.keyrefused,
+            "listonly": self.healthy,
         }
         for name, handler in routes.items():
             app.router.add_get(f"/{name}/models", handler)
+        app.router.add_post("/healthy/chat/completions", self.completion)
+        app.router.add_post("/listonly/chat/completions", self.broken_completion)
         DemoStatusPages(self.elapsed, OUTAGE_CYCLE, OUTAGE_DOWN).add_routes(app)
         return app
 
@@ -85,8 +97,36 @@ class DemoUpstream:
         await asyncio.sleep(self._random.uniform(0.05, 0.2))
         return self._models()
 
+    async def completion(self, request: web.Request) -> web.StreamResponse:
+        """Stream a short OpenAI-style completion: demo-model-b is slow to its first token."""
+        body = await request.json()
+        tokens = min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 8), 64)
+        slow = body.get("model") == "demo-model-b"
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await asyncio.sleep(SLOW_FIRST_TOKEN if slow else self._random.uniform(0.2, 0.4))
+        for i in range(tokens):
+            await response.write(
+                _chunk({"choices": [{"index": 0, "delta": {"content": f"ok{i}"}}]})
+            )
+            await asyncio.sleep(0.02 if slow else 0.01)
+        await response.write(
+            _chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
+        )
+        usage = {"prompt_tokens": 12, "completion_tokens": tokens}
+        await response.write(_chunk({"choices": [], "usage": usage}) + b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def broken_completion(self, _request: web.Request) -> web.Response:
+        return web.json_response({"error": "inference backend unavailable"}, status=500)
+
     async def keyrefused(self, _request: web.Request) -> web.Response:
         return web.json_response({"error": "invalid api key"}, status=401)
+
+
+def _chunk(payload: dict[str, object]) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
 
 def demo_targets(base: str, pages: bool = True) -> tuple[Target, ...]:
@@ -101,7 +141,7 @@ def demo_targets(base: str, pages: bool = True) -> tuple[Target, ...]:
             if pages and name in DemoStatusPages.PAGES
             else None,
         )
-        for name in ("healthy", "slow", "flaky", "ratelimited", "outage", "keyrefused")
+        for name in ("healthy", "slow", "flaky", "ratelimited", "outage", "keyrefused", "listonly")
     ]
     nokey = ProviderSpec("demo-nokey", f"{base}/nokey")
     targets.append(Target(nokey, f"{base}/nokey/models", None))
@@ -112,6 +152,12 @@ def demo_settings() -> Settings:
     """Return the settings from the environment, with demo-friendly defaults where unset."""
     settings = load_settings()
     update: dict[str, object] = {"models": WATCHED, "providers": None}
+    if "INFERENCE_PROBES" not in os.environ:
+        update["inference_probes"] = INFERENCE
+    if "INFERENCE_PROBE_INTERVAL_SECONDS" not in os.environ:
+        update["inference_probe_interval_seconds"] = 10.0
+    if "INFERENCE_BUDGET_TOKENS_PER_DAY" not in os.environ:  # the simulated tokens are free
+        update["inference_budget_tokens_per_day"] = 100_000_000
     if "PROBE_INTERVAL_SECONDS" not in os.environ:
         update["probe_interval_seconds"] = 5.0
     if "STATUS_PAGE_POLL_SECONDS" not in os.environ:

@@ -36,6 +36,10 @@ REASON_TEXT = {
     "slow": "slow: median latency over the threshold",
     "no probe yet": "not probed yet",
     "exporter_offline": "not judged: the exporter cannot reach the network",
+    "inference_down": "model list answers, but every probed model's completions fail",
+    "inference_partly_down": "some probed models' completions fail",
+    "slow_tokens": "too few output tokens per second",
+    "budget_exhausted": "not probed: today's token budget is spent",
 }
 
 OUTCOME_TEXT = {
@@ -113,6 +117,10 @@ svg.spark{display:block;width:100%;height:44px;margin-top:.5rem}
 .spark .ok{fill:var(--healthy)}.spark .part{fill:var(--degraded)}.spark .bad{fill:var(--down)}
 .spark .gap{fill:var(--line)}
 .models{margin:.4rem 0 0;padding:0;list-style:none;font-size:.85rem}
+table.inference{width:100%;margin:.5rem 0 0;border-collapse:collapse;font-size:.82rem}
+.inference th,.inference td{text-align:left;padding:.15rem .3rem;border-top:1px solid var(--line)}
+.inference td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.inference .pill{font-size:.7rem}
 section.legend{margin:1.5rem auto 0;background:var(--card);border:1px solid var(--line);
 border-radius:.5rem;padding:.6rem .9rem}
 .legend h2{font-size:1rem;margin:.2rem 0 .4rem}
@@ -206,7 +214,7 @@ data-state="{state}">
 <p class="reason">{escape(reason_text(view.reason))} · for {_age(now, view.since)}</p>\
 {disagreement_note(view.state, official)}
 <div class="stats">{stats}</div>
-<dl>{details}</dl>{_models(view)}{sparkline(view.minutes)}
+<dl>{details}</dl>{_models(view)}{_inference(view)}{sparkline(view.minutes)}
 </article>"""
 
 
@@ -252,6 +260,30 @@ def _models(view: ProviderView) -> str:
         for model, uptime in view.model_uptime.items()
     )
     return f'<ul class="models">{items}</ul>'
+
+
+def _inference(view: ProviderView) -> str:
+    """Return a table of the provider's inference-probed models: state, TTFT, tokens/s."""
+    if not view.inference:
+        return ""
+    rows = "".join(
+        f'<tr data-model="{escape(m.model)}" data-state="{m.state.value}">'
+        f"<td>{escape(m.model)}</td>"
+        f'<td class="{m.state.value}"><span class="pill" title="{escape(reason_text(m.reason))}">'
+        f"{m.state.value}</span></td>"
+        f'<td class="n">{_duration(m.ttft_p50)}</td><td class="n">{_duration(m.ttft_p95)}</td>'
+        f'<td class="n">{_rate(m.tokens_per_second_p50)}</td></tr>'
+        for m in view.inference.values()
+    )
+    return (
+        '<table class="inference"><caption class="muted">inference probes (last hour)</caption>'
+        "<tr><th>model</th><th>state</th><th>TTFT p50</th><th>p95</th><th>tokens/s</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _rate(per_second: float | None) -> str:
+    return NO_DATA if per_second is None else f"{per_second:.0f}"
 
 
 def sparkline(minutes: Sequence[tuple[int, float | None, float | None]]) -> str:

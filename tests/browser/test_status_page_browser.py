@@ -30,6 +30,7 @@ SETTLED = {
     "demo-slow": "degraded",
     "demo-ratelimited": "degraded",
     "demo-keyrefused": "unconfigured",
+    "demo-listonly": "down",  # its model list answers; every completion fails
     "demo-nokey": "unconfigured",
 }
 DEMO = (*SETTLED, "demo-flaky", "demo-outage")

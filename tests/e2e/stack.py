@@ -30,6 +30,7 @@ from tests.e2e.backend_fixture import BackendMetrics, make_certificates
 from tests.prometheus.support import BASE_ENV, PROMETHEUS_DIR, RULES_DIR, tool
 from tests.support import upstream as fake
 from tests.support.backend import Backend
+from tests.support.completions import Completions, Script
 from tests.support.process import ExporterProcess
 from tests.support.redis_server import RedisServer
 from tests.support.status_pages import SUMMARY_PATH, ScriptedPage, incident, operational, summary
@@ -42,6 +43,7 @@ PROVIDERS = ("openai", "groq", "together", "fireworks")
 DOWN_PROVIDER = "groq"  # the one a test turns into 503s
 BREAKER_OPEN_PROVIDER = "together"  # its breaker is written as open in Redis
 MODELS = "openai:model-a,groq:model-a,together:model-b"
+INFERENCE = "openai:model-a,openai:model-b,groq:model-a"  # streamed from the fake upstream
 LEAD_TIME_PROVIDER = "fireworks"  # its page declares an incident after it goes down
 
 
@@ -159,6 +161,9 @@ def _exporter_env(
         "PROBE_INTERVAL_SECONDS": "1",
         "PROBE_TIMEOUT_SECONDS": "2",
         "MODELS": MODELS,
+        "INFERENCE_PROBES": INFERENCE,
+        "INFERENCE_PROBE_INTERVAL_SECONDS": "1",
+        "INFERENCE_BUDGET_TOKENS_PER_DAY": "100000000",
         "REDIS_URL": redis.url,
         "REDIS_POLL_INTERVAL_SECONDS": "1",
         "ENVIRONMENT": ENVIRONMENT,
@@ -312,6 +317,7 @@ def running_stack(work: Path) -> Iterator[Stack]:
         cleanup.callback(lambda: loop.run(upstream.stop()))
         for slug in PROVIDERS:
             upstream.set(slug, fake.ok(("model-a", "model-b"), delay=0.05))
+            upstream.set_post(slug, Completions("openai", Script(ttft=0.2, tokens_per_second=50)))
         page_host = loop.run(FakeUpstream().start())
         cleanup.callback(lambda: loop.run(page_host.stop()))
         for slug, page in status_pages().items():
