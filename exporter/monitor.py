@@ -153,6 +153,15 @@ def _hour_copy(windows: ProviderWindows, now: float) -> RingCopy:
     return ring.copy()
 
 
+def _rings(track: _Track) -> dict[str, Ring]:
+    """Return a provider's rings by stored name; an inference-probed model's are
+    `inference:{window}:{model}` (older versions skip names they do not know)."""
+    rings = dict(track.windows.rings)
+    for model, probed in track.inference.items():
+        rings.update({f"inference:{w}:{model}": ring for w, ring in probed.rings.items()})
+    return rings
+
+
 def _dump(ring: Ring, now: float) -> list[list[Any]]:
     return [[start, list(counts)] for start, counts in ring.slots(now) if any(counts)]
 
@@ -414,7 +423,7 @@ class Monitor:
         """Return every provider's window slots, for storage."""
         records = {}
         for slug, track in self._tracks.items():
-            rings = {name: _dump(ring, now) for name, ring in track.windows.rings.items()}
+            rings = {name: _dump(ring, now) for name, ring in _rings(track).items()}
             models = {model: _dump(up.ring, now) for model, up in track.uptime.items()}
             records[slug] = {"rings": rings, "models": models}
         return records
@@ -425,7 +434,7 @@ class Monitor:
             track = self._tracks.get(slug)
             if track is None:
                 continue
-            targets = {name: ring for name, ring in track.windows.rings.items()}
+            targets = _rings(track)
             targets.update({f"model:{m}": up.ring for m, up in track.uptime.items()})
             stored = {**record["rings"], **{f"model:{m}": v for m, v in record["models"].items()}}
             for name, slots in stored.items():

@@ -23,6 +23,7 @@ from exporter.scoring import Rules
 from exporter.targets import Target
 from tests.support import upstream as fake
 from tests.support.backend import Backend, hour_key
+from tests.support.completions import Completions
 from tests.support.process import ExporterProcess, Samples
 from tests.support.redis_server import RedisServer
 from tests.support.upstream import FakeUpstream
@@ -389,3 +390,49 @@ def test_unreadable_redis_changes_no_state() -> None:
     assert snapshot.providers["groq"].state.value == "degraded"
     assert snapshot.redis is not None
     assert snapshot.redis.breakers == {}  # what we could not read is not exported
+
+
+async def test_inference_history_survives_restart(
+    upstream: FakeUpstream, redis_server: RedisServer, backend: Backend
+) -> None:
+    """An inference-probed model's availability windows (and so its 24 h uptime) are stored
+    with the provider's history and continue after a restart."""
+    upstream.set("groq", fake.ok(("llama",)))
+    upstream.set("together", fake.ok())
+    served = Completions("openai")
+    upstream.set_post("groq", served)
+    values = env(
+        upstream,
+        redis_server,
+        INFERENCE_PROBES="groq:llama",
+        INFERENCE_PROBE_INTERVAL_SECONDS="0.2",
+        PROBE_TIMEOUT_SECONDS="3",
+        HISTORY_FLUSH_INTERVAL_SECONDS="600",  # only the flush on SIGTERM
+    )
+    uptime = "gatewayz_model_uptime_24h"
+    async with ExporterProcess(values) as first:
+        await first.wait_for(
+            lambda s: (
+                (s.get("gatewayz_inference_checks_total", model="llama", result="up") or 0) >= 5
+            ),
+            timeout=15,
+        )
+        served.script("llama", status=503)
+        await first.wait_for(
+            lambda s: (
+                (s.get("gatewayz_inference_checks_total", model="llama", result="down") or 0) >= 3
+            ),
+            timeout=15,
+        )
+        served.script("llama", status=None, stall_after=0)  # no probe concludes from here on
+        await asyncio.sleep(0.5)
+        before = await first.metrics()
+    async with ExporterProcess(values) as second:
+        _, after = await second.wait_for(
+            lambda s: s.get(uptime, provider="groq", model="llama") is not None, timeout=2.5
+        )
+    ratio_before = before.get(uptime, provider="groq", model="llama")
+    assert ratio_before is not None and 0 < ratio_before < 1
+    assert after.get(uptime, provider="groq", model="llama") == ratio_before
+    window = {"provider": "groq", "model": "llama", "window": "24h"}
+    assert after.get("gatewayz_model_availability_ratio", **window) == ratio_before
