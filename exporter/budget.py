@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from exporter.dialects import PROMPT_TOKENS
+from exporter.dialects import MAX_REMEMBERED_INPUT, PROMPT_TOKENS
 from exporter.inference import InferenceResult
 from exporter.outcomes import Outcome
 
@@ -49,7 +49,8 @@ class TokenBudget:
         """Replace a reservation with what the probe cost (all of it without a result)."""
         self._held -= reserved
         if result is not None and result.input_tokens is not None:
-            self._input[pair] = result.input_tokens
+            # one absurd report must not price the pair out of every later day
+            self._input[pair] = min(result.input_tokens, MAX_REMEMBERED_INPUT)
         cost = _cost(result, reserved)
         self._roll(now)  # a probe that ran over midnight is charged to the new day
         self._spent += cost

@@ -20,9 +20,13 @@ PROMPT = "Reply with the single word: ok"
 # An upper bound of what the prompt costs as input tokens in any provider's count (chat
 # templates add a few): the budget reserves this until a provider reports its own count.
 PROMPT_TOKENS = 32
+# "max_tokens or model output limit was reached", "token limit reached" … but never a rate limit
 LIMIT_REACHED = re.compile(
-    r"limit was reached|token limit|max_tokens (?:was )?reached|reached the max", re.IGNORECASE
+    r"(?:max_tokens|output limit|token limit)[^.\n]{0,40}reached|(?:reached|exceeded)[^.\n]{0,20}"
+    r"(?:max_tokens|token limit|output limit|maximum number of tokens)",
+    re.IGNORECASE,
 )
+MAX_REMEMBERED_INPUT = 1024  # a provider reporting more for our prompt is believed up to here
 REJECTED = ("unsupported", "not supported", "does not support", "only the default")
 
 
@@ -100,6 +104,8 @@ def adjust(dialect: Dialect, error_text: str, quirks: Quirks) -> Quirks | None:
 
 def limit_reached(error_text: str) -> bool:
     """Tell whether a 400 says the output token limit was reached: the model is alive."""
+    if "rate limit" in error_text.lower() or "quota" in error_text.lower():
+        return False
     return LIMIT_REACHED.search(error_text) is not None
 
 
@@ -118,13 +124,15 @@ def read_event(dialect: Dialect, name: str, data: str) -> Event:
     """Interpret one event; raise BadStreamError for a malformed one or an error event."""
     if dialect is Dialect.OPENAI and data.strip() == "[DONE]":
         return Event(done=True)
+    if not data.strip():  # an empty `data:` line (a keep-alive some servers send)
+        return Event()
     try:
         payload = json.loads(data)
     except (ValueError, RecursionError):
         raise BadStreamError("an event is not JSON") from None
     if not isinstance(payload, dict):
         raise BadStreamError("an event is not a JSON object")
-    if "error" in payload or name == "error":
+    if payload.get("error") or name == "error":
         raise BadStreamError("the stream reported an error")
     if dialect is Dialect.ANTHROPIC:
         return _anthropic(payload)

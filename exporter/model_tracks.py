@@ -93,10 +93,11 @@ class ModelTrack:
             self.samples.append((now, result.ttft, result.tokens_per_second))
         return judged
 
-    def evidence(self, now: float) -> Evidence:
-        """What `degraded` is judged on: failures since the last recovery within the hour, and
-        the median time to first token and tokens per second of the last few probes."""
-        since = max(self.judged_since, now - HOUR)
+    def evidence(self, now: float, *, afresh: bool = False) -> Evidence:
+        """What `degraded` is judged on: failures since the last recovery within the hour (none
+        when it is recovering now: `afresh`), and the median time to first token and tokens per
+        second of the last few probes."""
+        since = now if afresh else max(self.judged_since, now - HOUR)
         checks = [failed for at, failed in self.checks if at > since]
         failed = sum(checks)
         recent = [s for s in self.samples if s[0] >= now - HOUR][-RECENT:]

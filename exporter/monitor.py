@@ -373,7 +373,8 @@ class Monitor:
             return []
         judged = model.count(result, now)
         old = model.health
-        new = step(old, judged, result.outcome.value, model.evidence(now), self._model_rules, now)
+        evidence = model.evidence(now, afresh=_starts_afresh(old))  # an outage that is over
+        new = step(old, judged, result.outcome.value, evidence, self._model_rules, now)
         if _starts_afresh(old) and new.state is not old.state:
             model.judged_since = now
         return self._move_model(track, model, new, now)
