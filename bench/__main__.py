@@ -1,4 +1,4 @@
-"""`python -m bench [--smoke]`: run every benchmark and write the report."""
+"""`python -m bench [--smoke] [--out PATH] [--only inference]`: run benchmarks, write the report."""
 
 from bench.main import main
 

@@ -1,9 +1,13 @@
-"""Run every benchmark and write the report (`python -m bench [--smoke] [--out PATH]`)."""
+"""Run every benchmark and write the report (`python -m bench [--smoke] [--out PATH]`).
+
+`--only inference` runs one part and splices its section into the report at --out instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import math
 import os
 import sys
@@ -18,10 +22,11 @@ from bench import live
 from bench.cpu import Cost, Load, run_cpu
 from bench.detection import Tally
 from bench.faults import LABELS, Kind, Profile, day_scenario
+from bench.inference import InferenceLoad, inference_table, run_inference
 from bench.machine import describe
 from bench.memory import Memory, run_memory
 from bench.redis_poll import Poll, run_redis
-from bench.report import Row, Table, median_worst, render_report, seconds
+from bench.report import Row, Table, median_worst, render_report, seconds, splice
 from bench.scrape import Render, run_scrape
 from bench.simulate import simulate_blackbox, simulate_exporter
 
@@ -61,6 +66,7 @@ class Size:
     live_timeline: live.Timeline
     sim_reps: int
     cpu: Load
+    inference: InferenceLoad
     models: int
     renders: Callable[[int], int]
     memory_providers: int
@@ -78,6 +84,7 @@ FULL = Size(
     live_timeline=live.FULL,
     sim_reps=20,
     cpu=Load(providers=50, interval=1.0, warm=5.0, seconds=20.0),
+    inference=InferenceLoad(providers=50, probed=5, models=4, interval=1.0, warm=5.0, seconds=20.0),
     models=50,
     renders=lambda providers: 200 if providers <= 100 else 20,
     memory_providers=100,
@@ -94,6 +101,7 @@ SMOKE = Size(
     live_timeline=live.SMOKE,
     sim_reps=1,
     cpu=Load(providers=40, interval=0.5, warm=1.0, seconds=3.0),  # enough clock ticks
+    inference=InferenceLoad(providers=10, probed=2, models=4, interval=0.5, warm=1.5, seconds=3.0),
     models=2,
     renders=lambda _providers: 3,
     memory_providers=10,
@@ -120,6 +128,12 @@ EXPECTED_ROWS: dict[str, tuple[str, ...]] = {
         "floor: bare aiohttp GET loop",
         "exporter ÷ blackbox_exporter",
         "exporter ÷ floor",
+    ),
+    "Inference probes": (
+        "list probe (exporter without inference probes)",
+        "exporter with inference probes (all its CPU)",
+        "inference probe (CPU above the baseline)",
+        "inference probe ÷ list probe",
     ),
     "Scrape cost": tuple(
         f"{who}, {n} providers" for n in SCRAPE_SIZES for who in ("exporter", "reference")
@@ -233,9 +247,9 @@ def detection_table(
             median_worst(getattr(theirs_sim, attribute)),
         )
         if attribute == "healthy_again":
-            worst = _worst(getattr(ours_sim, attribute))
+            worst_healthy = _worst(getattr(ours_sim, attribute))
             goal = f"worst ≤ 2 intervals + 2 s ({sim_limit:g} s sim)"
-            table.rows.append(Row(name, cells, goal, worst <= sim_limit))
+            table.rows.append(Row(name, cells, goal, worst_healthy <= sim_limit))
         else:
             table.rows.append(Row(name, cells))
     false_cells = tuple(
@@ -446,24 +460,61 @@ async def run_all(size: Size, workdir: Path) -> list[Table]:
     memory = await memory_task  # the timings below run without it
     poll = await run_redis(100, size.redis_unrelated, size.redis_polls)
     costs = await run_cpu(size.cpu, workdir)
+    inference = await run_inference(size.inference, workdir)
     renders = {n: run_scrape(n, size.models, size.renders(n)) for n in SCRAPE_SIZES}
     return [
         detection_table(size, ours_live, theirs_live, sim),
         cpu_table(size.cpu, costs),
+        inference_table(size.inference, inference),
         scrape_table(size, renders),
         memory_table(size, memory),
         redis_table(size, poll),
     ]
 
 
+def _load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def run_only(size: Size, out: Path, command: str) -> None:
+    """Run the inference part alone; splice its section into the report at `out` (or start one)."""
+    load_before = _load_average()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as workdir:
+        cost = asyncio.run(run_inference(size.inference, Path(workdir)))
+    seconds_taken = time.monotonic() - started
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    note = (
+        f"This section was measured alone by `{command}` on {when} in {seconds_taken:.0f} s "
+        f"(load average (1 min) {load_before:.2f} at the start and {_load_average():.2f} at the "
+        "end), not in the run the preface describes."
+    )
+    table = inference_table(size.inference, cost, note)
+    if out.exists():
+        report = splice(out.read_text(encoding="utf-8"), table, after="CPU per probe")
+    else:
+        report = render_report("Benchmarks", describe(), [table], f"Written by `{command}`.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, report in artifacts/")
     parser.add_argument("--out", type=Path, help="where to write the Markdown report")
+    parser.add_argument(
+        "--only",
+        choices=("inference",),
+        help="run this part alone and replace (or add) its section in the report at --out",
+    )
     args = parser.parse_args(argv)
     size = SMOKE if args.smoke else FULL
     default = ROOT / ("artifacts/benchmarks-smoke.md" if args.smoke else "docs/benchmarks.md")
     out: Path = args.out or default
+    if args.only:
+        run_only(size, out, f"python -m bench{' --smoke' if args.smoke else ''} --only {args.only}")
+        print(f"wrote the {args.only} section of {out}", file=sys.stderr)
+        return 0
     load_before = os.getloadavg()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:

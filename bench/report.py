@@ -77,6 +77,30 @@ def render_report(title: str, machine: str, tables: Sequence[Table], preface: st
     return "\n".join(parts)
 
 
+def splice(markdown: str, table: Table, after: str) -> str:
+    """Return `markdown` with `table`'s section replaced, else inserted after section `after`
+    (else appended); every other line is kept as it is."""
+    lines = markdown.splitlines(keepends=True)
+    heads = [i for i, line in enumerate(lines) if line.startswith("## ")]
+
+    def bounds(title: str) -> tuple[int, int] | None:
+        for k, i in enumerate(heads):
+            if lines[i][3:].strip() == title:
+                return i, heads[k + 1] if k + 1 < len(heads) else len(lines)
+        return None
+
+    own, anchor = bounds(table.title), bounds(after)
+    if own is not None:
+        start, end = own
+    else:
+        start = end = len(lines) if anchor is None else anchor[1]
+    head = "".join(lines[:start])
+    if head and not head.endswith("\n\n"):
+        head += "\n" if head.endswith("\n") else "\n\n"
+    tail = "".join(lines[end:])
+    return head + table.render() + ("\n" + tail if tail else "")
+
+
 def parse_rows(markdown: str) -> dict[str, list[list[str]]]:
     """Return the rows of every table in a report, by section title (for the smoke test)."""
     tables: dict[str, list[list[str]]] = {}
