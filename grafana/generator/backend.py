@@ -6,7 +6,8 @@ values as 0-100, and filtered on the renamed job ``gatewayz_api``):
 - FastAPI (17 -> 16): its "requests per second" stat and "request rate" graph showed the same
   series; merged into one time series.
 - Model Health (13 -> 13): rebuilt on model_inference_*, tokens, credits; model uptime now comes
-  from the exporter (gatewayz_model_uptime_24h, 0-1).
+  from the exporter (gatewayz_model_uptime_24h, 0-1). Since then: the exporter's inference probes
+  (grafana/generator/inference.py) beside the gateway's own traffic.
 - GatewayZ Application Health (28 -> 18): fed by this exporter. The seed drew each provider metric
   twice (0-100 "percent" and 0-1) and had panels on metrics that will never exist
   (``count(...) as closed`` style queries, histogram_quantile over gauges); one panel per
@@ -17,6 +18,7 @@ values as 0-100, and filtered on the renamed job ``gatewayz_api``):
 
 from __future__ import annotations
 
+from grafana.generator.inference import inference_items
 from grafana.generator.model import BACKEND, EXPORTER, Dashboard, Row, Target, Variable
 from grafana.generator.panels import (
     BREAKER_MAPPINGS_SOURCE,
@@ -191,7 +193,8 @@ def model_health() -> Dashboard:
         uid="model-health",
         title="Model Health",
         folder=FOLDER,
-        description="Inference through the gateway, by provider and model.",
+        description="Inference through the gateway, by provider and model, and the exporter's "
+        "inference probes of the INFERENCE_PROBES models.",
         tags=("gatewayz", "models"),
         variables=(BACKEND_ENV, BACKEND_PROVIDER),
         items=(
@@ -286,8 +289,10 @@ def model_health() -> Dashboard:
                 "Model uptime (24h, exporter)",
                 instant(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}", feeds=(EXPORTER,)),
                 unit="percentunit",
-                description="Share of the last 24 h of checks in which the model was listed.",
+                description="Share of the last 24 h of checks in which the model was listed "
+                "(its inference checks, for an inference-probed model).",
             ),
+            *inference_items(ENV_PROVIDER, "{{provider}} {{model}}"),
         ),
     )
 

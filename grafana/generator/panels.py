@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.outcomes import OUTCOMES, Outcome, Verdict, verdict
+from exporter.outcomes import LIST_OUTCOMES, Outcome, Verdict, verdict
 from grafana.generator.model import Annotation, Json, Panel, Target
 
 # The alert rules' thresholds (prometheus/rules/alerts.yml); a test checks they still agree.
@@ -22,15 +22,22 @@ OFFICIAL_HELP = (
     "unreadable (provider_exporter_status_page_up 0)."
 )
 
-# Every outcome a probe can end in, from the exporter's own table: the outcome panels' legend.
-OUTCOME_HELP = (
-    "One series per outcome of gatewayz_provider_probes_total. Against availability: "
-    + ", ".join(o.value for o in OUTCOMES if verdict(o) is Verdict.DOWN)
-    + ". Not an outage: "
-    + ", ".join(o.value for o in OUTCOMES if verdict(o) not in (Verdict.UP, Verdict.DOWN))
-    + ". internal_error means the probe itself failed (a bug of ours): see the "
-    "probe_internal_error log line."
-)
+
+def outcome_help(family: str, outcomes: tuple[Outcome, ...], log_event: str) -> str:
+    """Explain every outcome a probe can end in, from the exporter's own table: the outcome
+    panels' legend."""
+    return (
+        f"One series per outcome of {family}. Against availability: "
+        + ", ".join(o.value for o in outcomes if verdict(o) is Verdict.DOWN)
+        + ". Not an outage: "
+        + ", ".join(o.value for o in outcomes if verdict(o) not in (Verdict.UP, Verdict.DOWN))
+        + ". internal_error means the probe itself failed (a bug of ours): see the "
+        f"{log_event} log line."
+    )
+
+
+# A model-list probe never streams, so it never ends in stream_error or empty_completion.
+OUTCOME_HELP = outcome_help("gatewayz_provider_probes_total", LIST_OUTCOMES, "probe_internal_error")
 OUTCOME_OVERRIDES: tuple[Json, ...] = tuple(
     {
         "matcher": {"id": "byRegexp", "options": f".*{outcome.value}$"},
@@ -43,9 +50,9 @@ OUTCOME_OVERRIDES: tuple[Json, ...] = tuple(
 def outcome_panel(title: str, target: Target, **kw: Any) -> Panel:
     """Return a stacked time series of probe outcomes, each one explained and `internal_error`
     in its own colour."""
-    return timeseries(
-        title, target, unit="ops", description=OUTCOME_HELP, overrides=OUTCOME_OVERRIDES, **kw
-    )
+    kw.setdefault("unit", "ops")
+    kw.setdefault("description", OUTCOME_HELP)
+    return timeseries(title, target, overrides=OUTCOME_OVERRIDES, **kw)
 
 
 ENV = 'environment=~"$environment"'
@@ -58,14 +65,21 @@ SCORE_THRESHOLDS: tuple[tuple[str, float | None], ...] = (
 )
 
 
-def code_expr(metric: str, label: str, values: tuple[str, ...], selector: str) -> str:
-    """Encode a one-hot state gauge as one series per provider whose value is the state's code.
+def code_expr(
+    metric: str,
+    label: str,
+    values: tuple[str, ...],
+    selector: str,
+    by: str = "environment, provider",
+) -> str:
+    """Encode a one-hot state gauge as one series per provider (or per `by` group) whose value
+    is the state's code.
 
     The exporter writes 1 for the current state and 0 for the others, so the weighted sum is the
     code (1-based) of the current state; with no series there is no sample, never a made-up state.
     """
     parts = [
-        f'{i} * sum by (environment, provider) ({metric}{{{selector}, {label}="{value}"}})'
+        f'{i} * sum by ({by}) ({metric}{{{selector}, {label}="{value}"}})'
         for i, value in enumerate(values, start=1)
     ]
     return "\n+ ".join(parts)
@@ -78,6 +92,25 @@ def code_mappings(values: tuple[str, ...], colours: tuple[str, ...]) -> tuple[Js
         for i, (value, colour) in enumerate(zip(values, colours, strict=True), start=1)
     }
     return ({"type": "value", "options": options},)
+
+
+def column_mappings(name: str, mappings: tuple[Json, ...]) -> Json:
+    """Return a table override that shows one column's codes through mappings, coloured."""
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [
+            {"id": "mappings", "value": list(mappings)},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+        ],
+    }
+
+
+def column_unit(pattern: str, unit: str) -> Json:
+    """Return a table override that gives the columns matching `pattern` a unit."""
+    return {
+        "matcher": {"id": "byRegexp", "options": f"^{pattern}.*"},
+        "properties": [{"id": "unit", "value": unit}],
+    }
 
 
 def up_mappings() -> tuple[Json, ...]:
@@ -98,12 +131,11 @@ def offline_mappings() -> tuple[Json, ...]:
     return ({"type": "value", "options": options},)
 
 
-def quantile(q: float, bucket: str, selector: str, by: str) -> str:
+def quantile(
+    q: float, bucket: str, selector: str, by: str, window: str = "$__rate_interval"
+) -> str:
     """Return a histogram_quantile over a rate of a histogram's buckets."""
-    return (
-        f"histogram_quantile({q}, sum by ({by}, le) "
-        f"(rate({bucket}{{{selector}}}[$__rate_interval])))"
-    )
+    return f"histogram_quantile({q}, sum by ({by}, le) (rate({bucket}{{{selector}}}[{window}])))"
 
 
 def timeseries(title: str, *targets: Target, unit: str = "short", **kw: Any) -> Panel:

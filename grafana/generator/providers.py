@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from exporter.official import INDICATORS
+from grafana.generator.inference import inference_items
 from grafana.generator.model import (
     BACKEND,
     PROMETHEUS,
     RULES,
     Dashboard,
+    Json,
     Row,
     Target,
     Variable,
@@ -24,6 +26,8 @@ from grafana.generator.panels import (
     STATE_COLOURS,
     code_expr,
     code_mappings,
+    column_mappings,
+    column_unit,
     heatmap,
     instant,
     official_annotation,
@@ -209,28 +213,13 @@ def provider_health() -> Dashboard:
     )
 
 
-def _glance_overrides() -> tuple[dict[str, object], ...]:
-    def unit(name: str, value: str) -> dict[str, object]:
-        return {
-            "matcher": {"id": "byRegexp", "options": f"^{name}.*"},
-            "properties": [{"id": "unit", "value": value}],
-        }
-
-    def mapped(name: str, mappings: tuple[dict[str, object], ...]) -> dict[str, object]:
-        return {
-            "matcher": {"id": "byName", "options": name},
-            "properties": [
-                {"id": "mappings", "value": list(mappings)},
-                {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-            ],
-        }
-
+def _glance_overrides() -> tuple[Json, ...]:
     return (
-        mapped("Value #A", STATE_MAPPINGS),
-        mapped("Value #I", BREAKER_MAPPINGS),
-        mapped("Value #J", OFFICIAL_MAPPINGS),
-        unit("Value #[B-F]", "percentunit"),
-        unit("Value #[GH]", "s"),
+        column_mappings("Value #A", STATE_MAPPINGS),
+        column_mappings("Value #I", BREAKER_MAPPINGS),
+        column_mappings("Value #J", OFFICIAL_MAPPINGS),
+        column_unit("Value #[B-F]", "percentunit"),
+        column_unit("Value #[GH]", "s"),
     )
 
 
@@ -385,6 +374,7 @@ def provider_detail() -> Dashboard:
                 unit="reqps",
                 width=12,
             ),
+            *inference_items(sel, "{{model}}"),
             Row("Alerts"),
             table(
                 "Alerts firing for this provider",

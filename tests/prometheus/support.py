@@ -32,6 +32,8 @@ CONTRACT_ALERTS = (
     "ProviderExporterOffline",  # issue 14
     "ProviderOutageUnacknowledged",  # issue 16
     "ProviderOfficialIncident",  # issue 16
+    "ModelInferenceDown",  # inference probes
+    "ModelInferenceSlow",  # inference probes
 )
 
 # The recording-rule names the dashboards use.
@@ -43,6 +45,13 @@ CONTRACT_RECORDS = (
     ),
     "provider:gateway_error:ratio_rate5m",
     "provider:gateway_error:ratio_rate1h",
+)
+
+# The inference-probed models' records the dashboards use. Apart from CONTRACT_RECORDS because
+# they exist only for the pairs in INFERENCE_PROBES, not for every probed provider.
+CONTRACT_MODEL_RECORDS = (
+    "model:inference_availability:ratio_rate1h",
+    "model:inference_availability:ratio_rate1d",
 )
 
 # The scrape job names the dashboards and rules select on.

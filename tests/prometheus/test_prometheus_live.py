@@ -19,6 +19,7 @@ import pytest
 from tests.prometheus.support import (
     BASE_ENV,
     CONTRACT_ALERTS,
+    CONTRACT_MODEL_RECORDS,
     CONTRACT_RECORDS,
     PROMETHEUS_DIR,
     RULES_DIR,
@@ -133,7 +134,9 @@ def test_every_alert_and_record_is_loaded(prometheus: LivePrometheus) -> None:
     """/api/v1/rules lists every contract alert and recording rule."""
     rules = _rules(prometheus)
     assert {r["name"] for r in rules if r["type"] == "alerting"} == set(CONTRACT_ALERTS)
-    assert set(CONTRACT_RECORDS) <= {r["name"] for r in rules if r["type"] == "recording"}
+    recorded = {r["name"] for r in rules if r["type"] == "recording"}
+    assert set(CONTRACT_RECORDS) <= recorded
+    assert set(CONTRACT_MODEL_RECORDS) <= recorded
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import yaml
 
 from tests.prometheus.support import (
     CONTRACT_ALERTS,
+    CONTRACT_MODEL_RECORDS,
     CONTRACT_RECORDS,
     PROMTOOL_TESTS_DIR,
     REPO,
@@ -101,6 +102,7 @@ def test_recording_rules_include_the_contract_names() -> None:
     """recording.yml records every series name the dashboards rely on."""
     recorded = {rule["record"] for rule in recording_rules()}
     assert set(CONTRACT_RECORDS) <= recorded
+    assert set(CONTRACT_MODEL_RECORDS) <= recorded
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
