@@ -139,8 +139,9 @@ def alertmanager(tmp_path: Path) -> Iterator[int]:
 
 
 def test_provider_down_inhibits_degraded_for_the_same_provider(alertmanager: int) -> None:
-    """With ProviderDown firing for openai, openai's ProviderDegraded and HealthScoreLow are
-    inhibited, while groq's ProviderDegraded is still active."""
+    """With ProviderDown firing for openai, openai's ProviderDegraded, HealthScoreLow and
+    ModelInferenceDown are inhibited, while groq's ProviderDegraded and ModelInferenceDown are
+    still active."""
 
     def alert(name: str, provider: str) -> dict[str, Any]:
         labels = {"alertname": name, "provider": provider, "environment": "local"}
@@ -154,6 +155,8 @@ def test_provider_down_inhibits_degraded_for_the_same_provider(alertmanager: int
             alert("ProviderDegraded", "openai"),
             alert("ProviderHealthScoreLow", "openai"),
             alert("ProviderDegraded", "groq"),
+            alert("ModelInferenceDown", "openai"),
+            alert("ModelInferenceDown", "groq"),
         ],
     )
     deadline = time.monotonic() + 10
@@ -163,7 +166,7 @@ def test_provider_down_inhibits_degraded_for_the_same_provider(alertmanager: int
             (a["labels"]["alertname"], a["labels"]["provider"]): a["status"]["state"]
             for a in alerts
         }
-        if len(states) == 4 or time.monotonic() > deadline:
+        if len(states) == 6 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert states == {
@@ -171,4 +174,6 @@ def test_provider_down_inhibits_degraded_for_the_same_provider(alertmanager: int
         ("ProviderDegraded", "openai"): "suppressed",
         ("ProviderHealthScoreLow", "openai"): "suppressed",
         ("ProviderDegraded", "groq"): "active",
+        ("ModelInferenceDown", "openai"): "suppressed",
+        ("ModelInferenceDown", "groq"): "active",
     }
