@@ -15,7 +15,7 @@ from exporter import __version__
 from exporter.official import COMPONENT_STATUSES, INDICATORS, OfficialView
 from exporter.outcomes import LIST_OUTCOMES, OUTCOMES
 from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
-from exporter.scoring import STATES, State
+from exporter.scoring import STATES
 from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
     LAG_BUCKETS,
@@ -339,6 +339,11 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
     sink.sample("gatewayz_provider_state_reason", (view.slug, view.reason), 1)
     sink.sample("gatewayz_provider_state_since_timestamp_seconds", slug, view.since)
     sink.sample("gatewayz_provider_state_changes", slug, view.state_changes)
+    for model in view.inference.values():  # its probed models' states, even without a key
+        sink.samples(
+            "gatewayz_model_status",
+            (((view.slug, model.model, s), 1 if s is model.state else 0) for s in STATES),
+        )
     if not view.configured:
         return  # never probed: every other series would be made up
     if view.available is not None:
@@ -379,12 +384,6 @@ def emit_provider(sink: Sink, view: ProviderView) -> None:
 def _emit_model(sink: Sink, slug: str, view: ModelView) -> None:
     """Emit one inference-probed model's samples; what is not known is left out."""
     pair = (slug, view.model)
-    sink.samples(
-        "gatewayz_model_status",
-        (((*pair, state), 1 if state is view.state else 0) for state in STATES),
-    )
-    if view.state is State.UNCONFIGURED:
-        return  # never probed
     for window in AVAILABILITY_WINDOWS:
         ratio = view.availability[window]
         if ratio is not None:

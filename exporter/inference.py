@@ -166,13 +166,17 @@ class InferenceProber:
         quirks = self._quirks.get(key, Quirks())
         while True:
             request = dialects.build_request(target, model, self._max_tokens, quirks)
-            stream.begin = time.perf_counter()  # time to first token counts from here
+            stream.begin = time.perf_counter()
+            stamps: dict[str, float] = {}
             async with self._prober.session.post(
                 request.url,
                 json=request.body,
                 headers={**headers, **request.headers},
                 allow_redirects=False,  # as list probes: keys never travel to another host
+                trace_request_ctx=stamps,
             ) as response:
+                # time to first token counts from the request's sending, after any new connection
+                stream.begin = max(stream.begin, stamps.get("connect_end", stream.begin))
                 status = stream.status = response.status
                 if 200 <= status < 300:
                     return await self._read(target, response, stream)
@@ -222,5 +226,10 @@ class InferenceProber:
 
 async def _read_text(response: aiohttp.ClientResponse) -> str:
     """Return the start of an error body as text (it is searched, never shown or logged)."""
-    body = await response.content.read(ERROR_BODY_BYTES)
+    body = bytearray()
+    while len(body) < ERROR_BODY_BYTES:  # read() gives what is buffered: the text may be later
+        chunk = await response.content.read(ERROR_BODY_BYTES - len(body))
+        if not chunk:
+            break
+        body.extend(chunk)
     return body.decode("utf-8", errors="replace")

@@ -68,7 +68,11 @@ class InferenceScheduler:
             finished = loop.time()
             if finished >= regular:  # this probe took the regular slot: move to the next one
                 regular = max(regular + self._interval, finished)
-            due = self._next_due(target, model, result, regular, finished)
+            try:
+                due = self._next_due(target, model, result, regular, finished)
+            except Exception as exc:
+                self._crashed(target, model, exc)
+                due = regular
 
     async def _probe_once(self, target: Target, model: str) -> InferenceResult | None:
         pair = (target.slug, model)

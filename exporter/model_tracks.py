@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from exporter.inference import InferenceResult
 from exporter.outcomes import OUTCOMES, Verdict, verdict
-from exporter.scoring import Evidence, Health, State, initial_health
+from exporter.scoring import Evidence, initial_health
 from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
     TPS_BUCKETS,
@@ -143,13 +143,3 @@ class ModelTrack:
 
 def _median(values: list[float | None]) -> float | None:
     return quantile(sorted(v for v in values if v is not None), 0.5)
-
-
-def model_health(tracks: Sequence[ModelTrack]) -> list[State]:
-    """Return the states of a provider's models, as its own state reads them."""
-    return [track.health.state for track in tracks]
-
-
-def blind(health: Health) -> bool:
-    """Tell whether a model in this state can be made `unknown` for want of checks."""
-    return health.state not in (State.UNKNOWN, State.UNCONFIGURED)

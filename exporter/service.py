@@ -216,8 +216,8 @@ async def serve(
                 work["connectivity"] = scheduler.connectivity.run
             if any(target.configured for target in targets):
                 work["probes"] = scheduler.run
-            if budget is not None:
-                pairs = [(t, m) for t in targets for m in inference.get(t.slug, ())]
+            pairs = [(t, m) for t in targets if t.configured for m in inference.get(t.slug, ())]
+            if budget is not None and pairs:
                 inferring = InferenceScheduler(
                     pairs,
                     InferenceProber(prober, max_tokens=settings.inference_max_output_tokens),

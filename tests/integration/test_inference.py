@@ -373,3 +373,44 @@ def test_inference_pair_of_unwatched_provider_is_a_config_error() -> None:
     assert result.stderr.strip() == (
         "configuration error: INFERENCE_PROBES: groq:llama names a provider that is not watched"
     )
+
+
+async def test_refused_key_keeps_the_models_series(
+    upstream: FakeUpstream, completions: Completions
+) -> None:
+    """A 403 on completions makes the model `unconfigured` (our key, not their outage); its
+    counters stay on /metrics, so increase() over them keeps working."""
+    completions.script("fast", status=403)
+    env = inference_env(upstream, "openai:fast")
+    async with ExporterProcess(env) as exporter:
+        _, m = await exporter.wait_for(
+            lambda s: (
+                probes(s, "fast", "http_auth") >= 1
+                and s.get("provider_availability", provider="openai") is not None
+            ),
+            timeout=15,
+        )
+    assert model_state(m, "openai", "fast") == "unconfigured"
+    assert m.get("gatewayz_inference_checks_total", model="fast", result="down") == 0
+    assert m.get("gatewayz_inference_tokens_total", model="fast", direction="output") == 0
+    assert m.get("gatewayz_inference_budget_skipped_total", model="fast") == 0
+    assert m.get("provider_availability", provider="openai") == 1
+
+
+async def test_pairs_of_providers_without_a_key_send_nothing_and_log_no_error(
+    upstream: FakeUpstream, completions: Completions
+) -> None:
+    """A pair whose provider has no key is `unconfigured`: no request, no restart loop."""
+    env = env_for(
+        upstream,
+        {"groq": "openai"},
+        PROVIDERS="openai,groq",
+        INFERENCE_PROBES="openai:fast",
+        PROBE_INTERVAL_SECONDS="0.5",
+    )
+    async with ExporterProcess(env) as exporter:
+        await asyncio.sleep(3)
+        m = await exporter.metrics()
+    assert completions.bodies == []
+    assert model_state(m, "openai", "fast") == "unconfigured"
+    assert b"loop_ended" not in exporter.output and b'"level": "error"' not in exporter.output
