@@ -7,8 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +34,7 @@ from exporter.scoring import Evidence, Health, Rules, State, overlay_inference, 
 from exporter.settings import Settings, load_settings
 from exporter.snapshot import ModelView
 from exporter.targets import GoogleAccount, Target, resolve_targets
+from tests.integration.test_vertex import service_account
 
 OPENAI, ANTHROPIC, VERTEX = Dialect.OPENAI, Dialect.ANTHROPIC, Dialect.VERTEX
 DIALECTS = (OPENAI, ANTHROPIC, VERTEX)
@@ -128,22 +127,11 @@ def test_anthropic_request_drops_only_a_refused_temperature() -> None:
     assert learned.body["max_tokens"] == MAX_TOKENS
 
 
-def service_account() -> str:
-    """Return a service-account JSON google-auth accepts (a fresh key; no project in it)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return json.dumps({"client_email": "a@b", "private_key": pem, "token_uri": "http://x/t"})
-
-
 def test_vertex_request_names_project_location_and_model() -> None:
     """Vertex gets the regional streamGenerateContent?alt=sse URL of the configured project,
     with generationConfig.maxOutputTokens."""
     env = {
-        "GOOGLE_VERTEX_CREDENTIALS_JSON": service_account(),
+        "GOOGLE_VERTEX_CREDENTIALS_JSON": service_account("http://127.0.0.1:9/token"),
         "GOOGLE_VERTEX_LOCATION": "europe-west4",
         "GOOGLE_PROJECT_ID": "my-proj",
     }
