@@ -34,6 +34,7 @@ CONTRACT_ALERTS = (
     "ProviderOfficialIncident",  # issue 16
     "ModelInferenceDown",  # inference probes
     "ModelInferenceSlow",  # inference probes
+    "ProviderDownFromVantage",  # issue 15: one vantage disagrees with the quorum
 )
 
 # The recording-rule names the dashboards use.
@@ -45,6 +46,7 @@ CONTRACT_RECORDS = (
     ),
     "provider:gateway_error:ratio_rate5m",
     "provider:gateway_error:ratio_rate1h",
+    "provider:availability:quorum",  # issue 15: the vantages' majority
 )
 
 # The inference-probed models' records the dashboards use. Apart from CONTRACT_RECORDS because
