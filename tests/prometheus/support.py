@@ -60,6 +60,7 @@ CONTRACT_MODEL_RECORDS = (
 CONTRACT_JOBS = (
     "prometheus",
     "provider_exporter",
+    "provider_exporter_vantages",  # issue 15: other vantages' exporters
     "gatewayz_production",
     "gatewayz_staging",
     "redis_exporter",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.prometheus.support import CONTRACT_JOBS, RULES_DIR, render_prometheus
+from tests.prometheus.support import CONTRACT_JOBS, RULES_DIR, render_prometheus, run, tool
 
 CANARY = "canary-token-3f9c1e7a"
 
@@ -38,6 +38,8 @@ def test_defaults_point_at_local_compose_services(tmp_path: Path) -> None:
     assert _targets(jobs["prometheus"]) == ["localhost:9090"]
     assert _targets(jobs["gatewayz_production"]) == []
     assert _targets(jobs["gatewayz_staging"]) == []
+    assert _targets(jobs["provider_exporter_vantages"]) == []
+    assert "dns_sd_configs" not in jobs["provider_exporter"]
     alertmanagers = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert alertmanagers == ["alertmanager:9093"]
     assert config["global"]["scrape_interval"] == "15s"
@@ -110,6 +112,90 @@ def test_unset_token_renders_empty_credentials(tmp_path: Path) -> None:
     assert rendered.returncode == 0, rendered.stderr
     assert (tmp_path / "gatewayz_production.token").read_text() == ""
     assert (tmp_path / "gatewayz_staging.token").read_text() == ""
+
+
+def test_replicas_dns_discovers_every_replica_as_its_own_target(tmp_path: Path) -> None:
+    """PROVIDER_EXPORTER_REPLICAS_DNS replaces the static exporter target with AAAA discovery
+    on that name and port, and the discovered targets still get the environment label."""
+    rendered = render_prometheus(
+        tmp_path,
+        ENVIRONMENT="production",
+        PROVIDER_EXPORTER_REPLICAS_DNS="provider-exporter.railway.internal:8001",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    job = _jobs(rendered.config("prometheus.yml"))["provider_exporter"]
+    assert "static_configs" not in job
+    assert job["dns_sd_configs"] == [
+        {
+            "names": ["provider-exporter.railway.internal"],
+            "type": "AAAA",
+            "port": 8001,
+            "refresh_interval": "30s",
+        }
+    ]
+    assert job["relabel_configs"] == [{"target_label": "environment", "replacement": "production"}]
+    checked = run(tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_vantage_targets_are_scraped_over_https_with_a_private_token(tmp_path: Path) -> None:
+    """PROVIDER_EXPORTER_VANTAGE_TARGETS lists the other vantages' exporters in their own job,
+    over HTTPS with PROVIDER_EXPORTER_METRICS_TOKEN from a mode-600 file only, and adds no
+    vantage target label (the exporters' own label is kept)."""
+    rendered = render_prometheus(
+        tmp_path,
+        ENVIRONMENT="production",
+        PROVIDER_EXPORTER_VANTAGE_TARGETS="exporter-eu.example.com:443,exporter-us.example.com:443",
+        PROVIDER_EXPORTER_METRICS_TOKEN=CANARY,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert CANARY not in rendered.stderr
+    holders = sorted(p.name for p in tmp_path.iterdir() if CANARY in p.read_text())
+    assert holders == ["provider_exporter_vantages.token"]
+    job = _jobs(rendered.config("prometheus.yml"))["provider_exporter_vantages"]
+    assert _targets(job) == ["exporter-eu.example.com:443", "exporter-us.example.com:443"]
+    assert _environments(job) == {"production"}
+    assert all(set(group["labels"]) == {"environment"} for group in job["static_configs"])
+    assert job["scheme"] == "https"
+    assert job["authorization"]["type"] == "Bearer"
+    credentials = Path(job["authorization"]["credentials_file"])
+    assert credentials.read_text() == CANARY
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    checked = run(tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "message"),
+    [
+        ({"PROVIDER_EXPORTER_REPLICAS_DNS": "provider-exporter"}, "", "must be host:port"),
+        ({"PROVIDER_EXPORTER_REPLICAS_DNS": "http://exporter:8001"}, "", "without a scheme"),
+        ({"PROVIDER_EXPORTER_REPLICAS_DNS": "exporter:http"}, "", "numeric port"),
+        ({"PROVIDER_EXPORTER_REPLICAS_DNS": "fd12::1:8001"}, "", "a DNS name"),
+        ({"PROVIDER_EXPORTER_REPLICAS_DNS": 'x:1"]'}, "", "may only contain"),
+        (
+            {"PROVIDER_EXPORTER_REPLICAS_DNS": "exporter:8001", "PROVIDER_EXPORTER_TARGET": "e:1"},
+            "PROVIDER_EXPORTER_TARGET",
+            "not both",
+        ),
+        ({"PROVIDER_EXPORTER_VANTAGE_TARGETS": "eu:443,,us:443"}, "", "empty entry"),
+        ({"PROVIDER_EXPORTER_VANTAGE_TARGETS": "eu:443,"}, "", "empty entry"),
+        ({"PROVIDER_EXPORTER_VANTAGE_TARGETS": "eu:443,https://us:443"}, "", "without a scheme"),
+        ({"PROVIDER_EXPORTER_VANTAGE_TARGETS": "eu.example.com"}, "", "must be host:port"),
+        ({"PROVIDER_EXPORTER_VANTAGE_TARGETS": "eu:443 us:443"}, "", "may only contain"),
+    ],
+)
+def test_bad_replica_and_vantage_values_stop_the_start(
+    tmp_path: Path, env: dict[str, str], variable: str, message: str
+) -> None:
+    """A bad replica DNS name or vantage target list exits 2 with one line naming the variable,
+    and writes no config."""
+    rendered = render_prometheus(tmp_path, **env)
+    assert rendered.returncode == 2
+    assert (variable or next(iter(env))) in rendered.stderr
+    assert message in rendered.stderr
+    assert len(rendered.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "prometheus.yml").exists()
 
 
 @pytest.mark.parametrize(
