@@ -41,6 +41,7 @@ DEFAULT_VARIABLES = {
     "env": ".*",
     "provider": "openai",
     "service": ".*",
+    "vantage": ".*",
 }
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 

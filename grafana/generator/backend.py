@@ -24,9 +24,13 @@ from grafana.generator.panels import (
     BREAKER_MAPPINGS_SOURCE,
     ENV,
     ENV_PROVIDER,
+    PROVIDER_LEGEND,
     SCORE_THRESHOLDS,
+    VANTAGES,
     bargauge,
+    gauge,
     instant,
+    providers_in_state,
     quantile,
     stat,
     state_timeline,
@@ -196,7 +200,7 @@ def model_health() -> Dashboard:
         description="Inference through the gateway, by provider and model, and the exporter's "
         "inference probes of the INFERENCE_PROBES models.",
         tags=("gatewayz", "models"),
-        variables=(BACKEND_ENV, BACKEND_PROVIDER),
+        variables=(BACKEND_ENV, BACKEND_PROVIDER, VANTAGES),
         items=(
             Row("Totals"),
             stat(
@@ -287,12 +291,12 @@ def model_health() -> Dashboard:
             ),
             table(
                 "Model uptime (24h, exporter)",
-                instant(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}", feeds=(EXPORTER,)),
+                instant(gauge(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}"), feeds=(EXPORTER,)),
                 unit="percentunit",
                 description="Share of the last 24 h of checks in which the model was listed "
                 "(its inference checks, for an inference-probed model).",
             ),
-            *inference_items(ENV_PROVIDER, "{{provider}} {{model}}"),
+            *inference_items(ENV_PROVIDER, "{{provider}} {{model}} {{vantage}}"),
         ),
     )
 
@@ -314,12 +318,13 @@ def application_health() -> Dashboard:
                 "Provider",
                 'label_values(gatewayz_provider_status{environment=~"$environment"}, provider)',
             ),
+            VANTAGES,
         ),
         items=(
             Row("Summary"),
             stat(
                 "Mean health score",
-                Target(f"avg(gatewayz_provider_health_score{{{ENV_PROVIDER}}})"),
+                Target(f"avg({gauge(f'gatewayz_provider_health_score{{{ENV_PROVIDER}}}')})"),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -328,7 +333,7 @@ def application_health() -> Dashboard:
             *(
                 stat(
                     f"Providers {state}",
-                    Target(f'sum(provider_exporter_providers{{{ENV}, state="{state}"}})'),
+                    Target(providers_in_state(ENV_PROVIDER, state), "{{vantage}}"),
                     thresholds=colour,
                 )
                 for state, colour in (
@@ -340,19 +345,22 @@ def application_health() -> Dashboard:
             stat(
                 "Breakers open",
                 Target(
-                    f'count(gatewayz_circuit_breaker_state{{{ENV_PROVIDER}, state="open"}} == 1)'
-                    " or vector(0)"
+                    "count(max by (environment, provider) (gatewayz_circuit_breaker_state"
+                    f'{{{ENV_PROVIDER}, state="open"}}) == 1) or vector(0)'
                 ),
                 thresholds=(("green", None), ("red", 1)),
             ),
             stat(
                 "Gateway requests (last hour)",
-                Target(f"sum(gatewayz_gateway_requests_last_hour{{{ENV_PROVIDER}}})"),
+                Target(
+                    "sum(max by (environment, provider) (gatewayz_gateway_requests_last_hour"
+                    f"{{{ENV_PROVIDER}}}))"
+                ),
             ),
             Row("By provider"),
             bargauge(
                 "Health score",
-                Target(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}", "{{provider}}"),
+                Target(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -362,8 +370,8 @@ def application_health() -> Dashboard:
             bargauge(
                 "Availability (1h)",
                 Target(
-                    f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="1h"}}',
-                    "{{provider}}",
+                    gauge(f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="1h"}}'),
+                    PROVIDER_LEGEND,
                 ),
                 unit="percentunit",
                 min=0,
@@ -372,7 +380,7 @@ def application_health() -> Dashboard:
             ),
             bargauge(
                 "Error rate (5m)",
-                Target(f"provider_error_rate{{{ENV_PROVIDER}}}", "{{provider}}"),
+                Target(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -383,9 +391,12 @@ def application_health() -> Dashboard:
                 "Probe latency p95",
                 Target(
                     quantile(
-                        0.95, "provider_response_time_seconds_bucket", ENV_PROVIDER, "provider"
+                        0.95,
+                        "provider_response_time_seconds_bucket",
+                        ENV_PROVIDER,
+                        "provider, vantage",
                     ),
-                    "{{provider}}",
+                    PROVIDER_LEGEND,
                 ),
                 unit="s",
                 width=6,
@@ -393,7 +404,7 @@ def application_health() -> Dashboard:
             Row("Over time"),
             timeseries(
                 "Health score",
-                Target(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}", "{{provider}}"),
+                Target(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -403,8 +414,8 @@ def application_health() -> Dashboard:
             timeseries(
                 "Availability (5m)",
                 Target(
-                    f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="5m"}}',
-                    "{{provider}}",
+                    gauge(f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="5m"}}'),
+                    PROVIDER_LEGEND,
                 ),
                 unit="percentunit",
                 min=0,
@@ -414,7 +425,8 @@ def application_health() -> Dashboard:
             timeseries(
                 "Gateway latency p95 (backend Redis)",
                 Target(
-                    f'gatewayz_gateway_latency_seconds{{{ENV_PROVIDER}, quantile="0.95"}}',
+                    "max by (environment, provider) (gatewayz_gateway_latency_seconds"
+                    f'{{{ENV_PROVIDER}, quantile="0.95"}})',
                     "{{provider}}",
                 ),
                 unit="s",
@@ -423,7 +435,9 @@ def application_health() -> Dashboard:
             timeseries(
                 "Gateway failed requests (last hour)",
                 Target(
-                    f"gatewayz_gateway_failed_requests_last_hour{{{ENV_PROVIDER}}}", "{{provider}}"
+                    "max by (environment, provider) (gatewayz_gateway_failed_requests_last_hour"
+                    f"{{{ENV_PROVIDER}}})",
+                    "{{provider}}",
                 ),
                 width=12,
                 description="The backend under-records failures; probes are the primary signal.",

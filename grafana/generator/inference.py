@@ -4,6 +4,9 @@ Inference probes run every INFERENCE_PROBE_INTERVAL_SECONDS (300 s by default), 
 Grafana's ``$__rate_interval`` (1 minute at a 6-hour range holds no probe most of the time):
 rates and quantiles read a fixed 1-hour window (a dozen probes), and availability comes from the
 recording rules, whose shortest window is 1 hour for the same reason.
+
+Series stay apart per vantage (`BY`): states are the `max` over a vantage's replicas (they share
+them), counters and histograms are summed over the replicas (each counts only its own probes).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from grafana.generator.panels import (
 )
 
 WINDOW = "1h"
-BY = "environment, provider, model"
+BY = "environment, provider, model, vantage"
 TTFT = "gatewayz_inference_ttft_seconds_bucket"
 TPS = "gatewayz_inference_output_tokens_per_second_bucket"
 STATE_MAPPINGS = code_mappings(PROVIDER_STATES, STATE_COLOURS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.outcomes import LIST_OUTCOMES, Outcome, Verdict, verdict
-from grafana.generator.model import Annotation, Json, Panel, Target
+from grafana.generator.model import Annotation, Json, Panel, Target, Variable
 
 # The alert rules' thresholds (prometheus/rules/alerts.yml); a test checks they still agree.
 HEALTH_SCORE_LOW = 0.5  # ProviderHealthScoreLow fires below this score
@@ -56,7 +56,31 @@ def outcome_panel(title: str, target: Target, **kw: Any) -> Panel:
 
 
 ENV = 'environment=~"$environment"'
-ENV_PROVIDER = 'environment=~"$environment", provider=~"$provider"'
+VANTAGE = 'vantage=~"$vantage"'
+ENV_PROVIDER = f'environment=~"$environment", provider=~"$provider", {VANTAGE}'
+# Provider series are kept apart per vantage (where they were probed from), never per replica.
+BY_PROVIDER = "environment, provider, vantage"
+PROVIDER_LEGEND = "{{provider}} {{vantage}}"
+
+# Every dashboard that shows provider or model series filters them by vantage. Its All value is
+# `.*`, which also matches series without the label (an exporter older than VANTAGE).
+VANTAGES = Variable(
+    "vantage",
+    "Vantage",
+    'label_values(provider_availability{environment=~"$environment"}, vantage)',
+)
+
+
+def gauge(series: str) -> str:
+    """Return a gauge's series (`name{matchers}`) once per provider and vantage, however many
+    replicas export it.
+
+    Replicas of one vantage share their probes' results and so export the same value: `max`
+    over `instance` and `job` folds them into one series, and with one replica it is the series
+    itself. Counters are summed instead (each replica counts only the probes it sent).
+    """
+    return f"max without (instance, job) ({series})"
+
 
 SCORE_THRESHOLDS: tuple[tuple[str, float | None], ...] = (
     ("red", None),
@@ -70,16 +94,18 @@ def code_expr(
     label: str,
     values: tuple[str, ...],
     selector: str,
-    by: str = "environment, provider",
+    by: str = BY_PROVIDER,
 ) -> str:
     """Encode a one-hot state gauge as one series per provider (or per `by` group) whose value
     is the state's code.
 
     The exporter writes 1 for the current state and 0 for the others, so the weighted sum is the
     code (1-based) of the current state; with no series there is no sample, never a made-up state.
+    Each state is the `max` over the replicas of a vantage (they export the same states), so N
+    replicas give the code once, not N times over.
     """
     parts = [
-        f'{i} * sum by ({by}) ({metric}{{{selector}, {label}="{value}"}})'
+        f'{i} * max by ({by}) ({metric}{{{selector}, {label}="{value}"}})'
         for i, value in enumerate(values, start=1)
     ]
     return "\n+ ".join(parts)
@@ -240,10 +266,24 @@ def instant(expr: str, legend: str = "", **kw: Any) -> Target:
     return Target(expr, legend, instant=True, fmt="table", **kw)
 
 
+# The backend's breakers, as every replica and vantage reads them from its Redis: one per provider.
 BREAKER_MAPPINGS_SOURCE = (
-    code_expr("gatewayz_circuit_breaker_state", "state", BREAKER_STATES, ENV_PROVIDER),
+    code_expr(
+        "gatewayz_circuit_breaker_state",
+        "state",
+        BREAKER_STATES,
+        ENV_PROVIDER,
+        "environment, provider",
+    ),
     code_mappings(BREAKER_STATES, BREAKER_COLOURS),
 )
+
+
+def providers_in_state(selector: str, state: str = "") -> str:
+    """Return how many providers are in each state (or in `state`), per vantage: counted from
+    the providers' own state gauges, once per vantage whatever its number of replicas."""
+    status = f', status="{state}"' if state else ""
+    return f"sum by (vantage, status) ({gauge(f'gatewayz_provider_status{{{selector}{status}}}')})"
 
 
 def official_annotation(selector: str) -> Annotation:

@@ -10,6 +10,7 @@ from grafana.generator.model import (
     RULES,
     Dashboard,
     Json,
+    Panel,
     Row,
     Target,
     Variable,
@@ -17,22 +18,28 @@ from grafana.generator.model import (
 from grafana.generator.panels import (
     BREAKER_COLOURS,
     BREAKER_STATES,
+    BY_PROVIDER,
     ENV,
     ENV_PROVIDER,
     OFFICIAL_COLOURS,
     OFFICIAL_HELP,
+    PROVIDER_LEGEND,
     PROVIDER_STATES,
     SCORE_THRESHOLDS,
     STATE_COLOURS,
+    VANTAGE,
+    VANTAGES,
     code_expr,
     code_mappings,
     column_mappings,
     column_unit,
+    gauge,
     heatmap,
     instant,
     official_annotation,
     offline_mappings,
     outcome_panel,
+    providers_in_state,
     quantile,
     stat,
     state_timeline,
@@ -69,7 +76,7 @@ LATENCY = "provider_response_time_seconds_bucket"
 
 
 def _window(window: str) -> str:
-    return f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="{window}"}}'
+    return gauge(f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="{window}"}}')
 
 
 def provider_health() -> Dashboard:
@@ -77,17 +84,17 @@ def provider_health() -> Dashboard:
     glance = table(
         "Providers at a glance",
         instant(STATE, "State"),
-        instant(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}", "Score"),
+        instant(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), "Score"),
         instant(_window("5m"), "Availability 5m"),
         instant(_window("1h"), "Availability 1h"),
         instant(_window("24h"), "Availability 24h"),
-        instant(f"provider_error_rate{{{ENV_PROVIDER}}}", "Error rate 5m"),
-        instant(quantile(0.5, LATENCY, ENV_PROVIDER, "environment, provider"), "p50"),
-        instant(quantile(0.95, LATENCY, ENV_PROVIDER, "environment, provider"), "p95"),
+        instant(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), "Error rate 5m"),
+        instant(quantile(0.5, LATENCY, ENV_PROVIDER, BY_PROVIDER), "p50"),
+        instant(quantile(0.95, LATENCY, ENV_PROVIDER, BY_PROVIDER), "p95"),
         instant(BREAKER, "Breaker"),
         instant(OFFICIAL, "Their page"),
-        description="One row per provider. Empty cells mean no data (never 0 or 100 %). "
-        "Their page: the provider's own status page indicator, beside our state.",
+        description="One row per provider and vantage. Empty cells mean no data (never 0 or "
+        "100 %). Their page: the provider's own status page indicator, beside our state.",
         height=10,
         overrides=_glance_overrides(),
     )
@@ -97,13 +104,15 @@ def provider_health() -> Dashboard:
         folder=FOLDER,
         description="Health of every upstream AI provider as the exporter's probes see it.",
         tags=("gatewayz", "providers"),
-        variables=(ENVIRONMENT, PROVIDERS),
+        variables=(ENVIRONMENT, PROVIDERS, VANTAGES),
         annotations=(official_annotation(ENV_PROVIDER),),
         items=(
             Row("At a glance"),
             stat(
                 "Providers by state",
-                Target(f"sum by (state) (provider_exporter_providers{{{ENV}}})", "{{state}}"),
+                Target(providers_in_state(ENV_PROVIDER), "{{status}} {{vantage}}"),
+                description="Providers per state, counted once per vantage (not once per "
+                "replica: replicas of a vantage share their states).",
                 width=12,
             ),
             stat(
@@ -120,17 +129,17 @@ def provider_health() -> Dashboard:
             glance,
             Row("State and score"),
             state_timeline(
-                "Provider state", Target(STATE, "{{provider}}"), mappings=STATE_MAPPINGS
+                "Provider state", Target(STATE, PROVIDER_LEGEND), mappings=STATE_MAPPINGS
             ),
             state_timeline(
                 "Their status page (official indicator)",
-                Target(OFFICIAL, "{{provider}}"),
+                Target(OFFICIAL, PROVIDER_LEGEND),
                 mappings=OFFICIAL_MAPPINGS,
                 description=OFFICIAL_HELP,
             ),
             timeseries(
                 "Health score",
-                Target(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}", "{{provider}}"),
+                Target(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -140,8 +149,8 @@ def provider_health() -> Dashboard:
             timeseries(
                 "Availability (exporter windows)",
                 Target(
-                    f"gatewayz_provider_availability_ratio{{{ENV_PROVIDER}}}",
-                    "{{provider}} {{window}}",
+                    gauge(f"gatewayz_provider_availability_ratio{{{ENV_PROVIDER}}}"),
+                    "{{provider}} {{vantage}} {{window}}",
                 ),
                 unit="percentunit",
                 min=0,
@@ -149,7 +158,7 @@ def provider_health() -> Dashboard:
             ),
             timeseries(
                 "Error rate (5m)",
-                Target(f"provider_error_rate{{{ENV_PROVIDER}}}", "{{provider}}"),
+                Target(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -158,12 +167,12 @@ def provider_health() -> Dashboard:
                 "Availability from checks (recording rules, 1h and 1d)",
                 Target(
                     f"provider:availability:ratio_rate1h{{{ENV_PROVIDER}}}",
-                    "{{provider}} 1h",
+                    "{{provider}} {{vantage}} 1h",
                     feeds=(RULES,),
                 ),
                 Target(
                     f"provider:availability:ratio_rate1d{{{ENV_PROVIDER}}}",
-                    "{{provider}} 1d",
+                    "{{provider}} {{vantage}} 1d",
                     feeds=(RULES,),
                 ),
                 unit="percentunit",
@@ -174,38 +183,46 @@ def provider_health() -> Dashboard:
             Row("Latency and failures"),
             timeseries(
                 "Probe latency p50 / p95",
-                Target(quantile(0.5, LATENCY, ENV_PROVIDER, "provider"), "{{provider}} p50"),
-                Target(quantile(0.95, LATENCY, ENV_PROVIDER, "provider"), "{{provider}} p95"),
+                Target(
+                    quantile(0.5, LATENCY, ENV_PROVIDER, "provider, vantage"),
+                    f"{PROVIDER_LEGEND} p50",
+                ),
+                Target(
+                    quantile(0.95, LATENCY, ENV_PROVIDER, "provider, vantage"),
+                    f"{PROVIDER_LEGEND} p95",
+                ),
                 unit="s",
                 width=12,
             ),
             outcome_panel(
                 "Failure reasons by outcome",
                 Target(
-                    "sum by (provider, outcome) (rate(gatewayz_provider_probes_total"
+                    "sum by (provider, vantage, outcome) (rate(gatewayz_provider_probes_total"
                     f'{{{ENV_PROVIDER}, outcome!="ok"}}[$__rate_interval]))',
-                    "{{provider}} {{outcome}}",
+                    f"{PROVIDER_LEGEND} {{{{outcome}}}}",
                 ),
                 width=12,
                 custom={"stacking": {"group": "A", "mode": "normal"}, "drawStyle": "bars"},
             ),
             state_timeline(
                 "Circuit breaker (backend Redis)",
-                Target(BREAKER, "{{provider}}"),
+                Target(BREAKER, PROVIDER_LEGEND),
                 mappings=BREAKER_MAPPINGS,
                 description="Breaker state from the backend's Redis; no row while the key is gone.",
             ),
             Row("Models"),
             table(
                 "Model uptime (24h)",
-                instant(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}", "Uptime 24h"),
+                instant(gauge(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}"), "Uptime 24h"),
                 unit="percentunit",
                 width=16,
                 height=10,
             ),
             timeseries(
                 "Models listed",
-                Target(f"gatewayz_provider_models_listed{{{ENV_PROVIDER}}}", "{{provider}}"),
+                Target(
+                    gauge(f"gatewayz_provider_models_listed{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND
+                ),
                 width=8,
                 height=10,
             ),
@@ -225,27 +242,32 @@ def _glance_overrides() -> tuple[Json, ...]:
 
 def provider_detail() -> Dashboard:
     """Build the one-provider dashboard: score components, outcomes, latency, state, traffic."""
-    sel = 'environment=~"$environment", provider="$provider"'
+    one = 'environment=~"$environment", provider="$provider"'  # the backend's series: no vantage
+    sel = f"{one}, {VANTAGE}"
     return Dashboard(
         uid="provider-detail",
         title="Provider Detail",
         folder=FOLDER,
         description="One provider in depth: why its score is what it is.",
         tags=("gatewayz", "providers"),
-        variables=(ENVIRONMENT, ONE_PROVIDER),
+        variables=(ENVIRONMENT, ONE_PROVIDER, VANTAGES),
         annotations=(official_annotation(sel),),
         items=(
             Row("Now"),
-            stat("State", Target(STATE.replace(ENV_PROVIDER, sel)), mappings=STATE_MAPPINGS),
+            stat(
+                "State",
+                Target(STATE.replace(ENV_PROVIDER, sel), "{{vantage}}"),
+                mappings=STATE_MAPPINGS,
+            ),
             stat(
                 "Their status page",
-                Target(OFFICIAL.replace(ENV_PROVIDER, sel)),
+                Target(OFFICIAL.replace(ENV_PROVIDER, sel), "{{vantage}}"),
                 mappings=OFFICIAL_MAPPINGS,
                 description=OFFICIAL_HELP,
             ),
             stat(
                 "Health score",
-                Target(f"gatewayz_provider_health_score{{{sel}}}"),
+                Target(gauge(f"gatewayz_provider_health_score{{{sel}}}"), "{{vantage}}"),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -253,28 +275,44 @@ def provider_detail() -> Dashboard:
             ),
             stat(
                 "In this state since",
-                Target(f"gatewayz_provider_state_since_timestamp_seconds{{{sel}}} * 1000"),
+                Target(
+                    gauge(f"gatewayz_provider_state_since_timestamp_seconds{{{sel}}}") + " * 1000",
+                    "{{vantage}}",
+                ),
                 unit="dateTimeFromNow",
             ),
             stat(
                 "Since last probe",
-                Target(f"time() - gatewayz_provider_last_probe_timestamp_seconds{{{sel}}}"),
+                Target(
+                    "time() - " + gauge(f"gatewayz_provider_last_probe_timestamp_seconds{{{sel}}}"),
+                    "{{vantage}}",
+                ),
                 unit="s",
             ),
             stat(
                 "Rate-limit backoff",
-                Target(f"gatewayz_provider_rate_limit_backoff_seconds{{{sel}}}"),
+                Target(
+                    gauge(f"gatewayz_provider_rate_limit_backoff_seconds{{{sel}}}"), "{{vantage}}"
+                ),
                 unit="s",
             ),
             stat(
                 "State changes (range)",
-                Target(f"increase(gatewayz_provider_state_changes_total{{{sel}}}[$__range])"),
+                # Every replica sees every change (shared states): the max, not the sum.
+                Target(
+                    "max by (vantage) (increase(gatewayz_provider_state_changes_total"
+                    f"{{{sel}}}[$__range]))",
+                    "{{vantage}}",
+                ),
             ),
             Row("Score"),
             timeseries(
                 "Score and its components",
-                Target(f"gatewayz_provider_health_score{{{sel}}}", "score"),
-                Target(f"gatewayz_provider_health_score_component{{{sel}}}", "{{component}}"),
+                Target(gauge(f"gatewayz_provider_health_score{{{sel}}}"), "score {{vantage}}"),
+                Target(
+                    gauge(f"gatewayz_provider_health_score_component{{{sel}}}"),
+                    "{{component}} {{vantage}}",
+                ),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -284,28 +322,28 @@ def provider_detail() -> Dashboard:
             outcome_panel(
                 "Probe outcomes",
                 Target(
-                    "sum by (outcome) (rate(gatewayz_provider_probes_total"
+                    "sum by (vantage, outcome) (rate(gatewayz_provider_probes_total"
                     f"{{{sel}}}[$__rate_interval]))",
-                    "{{outcome}}",
+                    "{{vantage}} {{outcome}}",
                 ),
                 width=12,
                 custom={"stacking": {"group": "A", "mode": "normal"}},
             ),
             state_timeline(
                 "State timeline",
-                Target(STATE.replace(ENV_PROVIDER, sel), "state"),
+                Target(STATE.replace(ENV_PROVIDER, sel), "state {{vantage}}"),
                 mappings=STATE_MAPPINGS,
                 height=4,
             ),
             state_timeline(
                 "Circuit breaker (backend Redis)",
-                Target(BREAKER.replace(ENV_PROVIDER, sel), "breaker"),
+                Target(BREAKER.replace(ENV_PROVIDER, sel), "breaker {{vantage}}"),
                 mappings=BREAKER_MAPPINGS,
                 height=4,
             ),
             state_timeline(
                 "Their status page (official indicator)",
-                Target(OFFICIAL.replace(ENV_PROVIDER, sel), "their page"),
+                Target(OFFICIAL.replace(ENV_PROVIDER, sel), "their page {{vantage}}"),
                 mappings=OFFICIAL_MAPPINGS,
                 description=OFFICIAL_HELP,
                 height=4,
@@ -313,7 +351,7 @@ def provider_detail() -> Dashboard:
             table(
                 "Their components (watched)",
                 instant(
-                    f"gatewayz_provider_official_component_status{{{sel}}} == 1",
+                    gauge(f"gatewayz_provider_official_component_status{{{sel}}}") + " == 1",
                     "status",
                 ),
                 description="The watched components of the provider's page and the status it "
@@ -332,7 +370,10 @@ def provider_detail() -> Dashboard:
             ),
             timeseries(
                 "Phases of the last probe",
-                Target(f"gatewayz_provider_probe_phase_seconds{{{sel}}}", "{{phase}}"),
+                Target(
+                    gauge(f"gatewayz_provider_probe_phase_seconds{{{sel}}}"),
+                    "{{phase}} {{vantage}}",
+                ),
                 unit="s",
                 width=12,
                 custom={"stacking": {"group": "A", "mode": "normal"}, "drawStyle": "bars"},
@@ -340,24 +381,33 @@ def provider_detail() -> Dashboard:
             Row("Gateway traffic vs probes"),
             timeseries(
                 "Requests in the last hour: gateway vs probes",
-                Target(f"gatewayz_gateway_requests_last_hour{{{sel}}}", "gateway requests"),
-                Target(f"gatewayz_gateway_failed_requests_last_hour{{{sel}}}", "gateway failed"),
+                # The backend's Redis, read alike by every replica and vantage: one line each.
+                Target(f"max(gatewayz_gateway_requests_last_hour{{{sel}}})", "gateway requests"),
                 Target(
-                    f"sum(increase(gatewayz_provider_checks_total{{{sel}}}[1h]))", "probe checks"
+                    f"max(gatewayz_gateway_failed_requests_last_hour{{{sel}}})", "gateway failed"
+                ),
+                Target(
+                    f"sum by (vantage) (increase(gatewayz_provider_checks_total{{{sel}}}[1h]))",
+                    "probe checks {{vantage}}",
                 ),
                 width=12,
             ),
             timeseries(
                 "Latency: gateway quantiles vs probe p95",
-                Target(f"gatewayz_gateway_latency_seconds{{{sel}}}", "gateway p{{quantile}}"),
-                Target(quantile(0.95, LATENCY, sel, "provider"), "probe p95"),
+                Target(
+                    f"max by (quantile) (gatewayz_gateway_latency_seconds{{{sel}}})",
+                    "gateway p{{quantile}}",
+                ),
+                Target(quantile(0.95, LATENCY, sel, "provider, vantage"), "probe p95 {{vantage}}"),
                 unit="s",
                 width=12,
             ),
             timeseries(
                 "Error ratio: gateway vs probes (recording rules, 5m)",
-                Target(f"provider:gateway_error:ratio_rate5m{{{sel}}}", "gateway", feeds=(RULES,)),
-                Target(f"provider:error:ratio_rate5m{{{sel}}}", "probes", feeds=(RULES,)),
+                Target(f"provider:gateway_error:ratio_rate5m{{{one}}}", "gateway", feeds=(RULES,)),
+                Target(
+                    f"provider:error:ratio_rate5m{{{sel}}}", "probes {{vantage}}", feeds=(RULES,)
+                ),
                 unit="percentunit",
                 min=0,
                 max=1,
@@ -367,14 +417,14 @@ def provider_detail() -> Dashboard:
                 "Backend inference requests by status",
                 Target(
                     "sum by (status) (rate(model_inference_requests_total"
-                    f"{{{sel}}}[$__rate_interval]))",
+                    f"{{{one}}}[$__rate_interval]))",
                     "{{status}}",
                     feeds=(BACKEND,),
                 ),
                 unit="reqps",
                 width=12,
             ),
-            *inference_items(sel, "{{model}}"),
+            *inference_items(sel, "{{model}} {{vantage}}"),
             Row("Alerts"),
             table(
                 "Alerts firing for this provider",
@@ -460,6 +510,8 @@ def provider_exporter() -> Dashboard:
                 "Providers by state",
                 Target(f"sum by (state) (provider_exporter_providers{{{job}}})", "{{state}}"),
             ),
+            Row("Replicas"),
+            *_replica_panels(job),
             Row("Redis source"),
             timeseries(
                 "Redis poll duration",
@@ -502,3 +554,43 @@ def provider_exporter() -> Dashboard:
             ),
         ),
     )
+
+
+# The replicas' self-metrics (REDIS_URL set): what each replica sees of the others, per instance.
+REPLICA_PANELS = (
+    (
+        "Replicas seen",
+        "provider_exporter_replicas",
+        "Live replicas of this vantage each replica sees through Redis, itself included (1 "
+        "without REDIS_URL, or while Redis has been away for a lease). Replicas that disagree "
+        "here do not share their probing yet.",
+    ),
+    (
+        "Providers owned",
+        "provider_exporter_owned_providers",
+        "Providers each replica probes itself; the others' results reach it through Redis.",
+    ),
+    (
+        "Ownership changes",
+        "increase(provider_exporter_ownership_changes_total",
+        "Providers a replica gained or lost: a replica joined, left or died.",
+    ),
+    (
+        "Shared results lag",
+        "provider_exporter_shared_results_lag_seconds",
+        "How long after its probe ended the last result from another replica was taken in.",
+    ),
+)
+
+
+def _replica_panels(job: str) -> tuple[Panel, ...]:
+    """Return one time series per replica self-metric, one line per instance."""
+    panels = []
+    for title, series, description in REPLICA_PANELS:
+        expr = f"{series}{{{job}}}"
+        if series.startswith("increase("):
+            expr += "[$__rate_interval])"
+        unit = "s" if series.endswith("_seconds") else "short"
+        target = Target(expr, "{{instance}}")
+        panels.append(timeseries(title, target, unit=unit, description=description, width=6))
+    return tuple(panels)
