@@ -154,6 +154,7 @@ def providers_json(snapshot: Snapshot, now: float) -> JSON:
     return {
         "generated_at": iso_time(now),
         "ready": snapshot.ready,
+        "vantage": snapshot.vantage,
         "network": {"offline": snapshot.offline, "up": snapshot.network_up},
         "inference_budget_remaining_tokens": snapshot.stats.budget_remaining,
         "states": {state.value: counts[state] for state in STATES},

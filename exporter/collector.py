@@ -42,22 +42,32 @@ _METRIC_TYPES = {
 
 def _families() -> dict[str, Any]:
     """Return fresh, empty prometheus_client families for every family the exporter serves."""
-    return {f.name: _METRIC_TYPES[f.kind](f.name, f.help, labels=list(f.labels)) for f in FAMILIES}
+    return {
+        f.name: _METRIC_TYPES[f.kind](f.name, f.help, labels=list(f.exposed_labels))
+        for f in FAMILIES
+    }
+
+
+_VANTAGED = frozenset(family.name for family in FAMILIES if family.vantaged)
 
 
 class _MetricSink:
-    """Adds samples to prometheus_client families."""
+    """Adds samples to prometheus_client families (with the vantage on a provider's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, vantage: str) -> None:
         self.families = _families()
+        self._vantage = (vantage,)
+
+    def _labels(self, family: str, labels: tuple[str, ...]) -> list[str]:
+        return [*labels, *self._vantage] if family in _VANTAGED else list(labels)
 
     def sample(self, family: str, labels: tuple[str, ...], value: float) -> None:
-        self.families[family].add_metric(list(labels), value)
+        self.families[family].add_metric(self._labels(family, labels), value)
 
     def samples(self, family: str, rows: Iterable[Row]) -> None:
         metric = self.families[family]
         for labels, value in rows:
-            metric.add_metric(list(labels), value)
+            metric.add_metric(self._labels(family, labels), value)
 
     def histogram(
         self, family: str, labels: tuple[str, ...], histogram: Histogram, bounds: Sequence[float]
@@ -77,7 +87,7 @@ class _MetricSink:
                     {"trace_id": exemplar.trace_id}, exemplar.value, exemplar.timestamp
                 )
                 buckets.append((le, cumulative, found))
-        self.families[family].add_metric(list(labels), buckets, histogram.total)
+        self.families[family].add_metric(self._labels(family, labels), buckets, histogram.total)
 
 
 class SnapshotCollector(Collector):
@@ -92,7 +102,7 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._get_snapshot()
-        sink = _MetricSink()
+        sink = _MetricSink(snapshot.vantage)
         for view in snapshot.providers.values():
             emit_provider(sink, view)
         emit_exporter(sink, snapshot)

@@ -33,8 +33,10 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _labels(names: Sequence[str], values: Sequence[str]) -> str:
+def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
     pairs = [f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)]
+    if extra:
+        pairs.append(extra)
     return "{" + ",".join(pairs) + "}" if pairs else ""
 
 
@@ -52,31 +54,37 @@ class _TextSink:
     series whose value did not change since the last scrape reuses its line.
     """
 
-    def __init__(self, series: Series) -> None:
+    def __init__(self, series: Series, vantage: str) -> None:
         self.lines: Lines = {}
-        self._series = series
+        self._series = series  # keyed without the vantage: one process has one
+        self._vantage = f'vantage="{_escape(vantage)}"'
 
     def sample(self, family: str, labels: tuple[str, ...], value: float) -> None:
         self.samples(family, ((labels, value),))
 
     def samples(self, family: str, rows: Iterable[Row]) -> None:
         out = self.lines.setdefault(family, [])
-        self._write(out, _EXPOSED[family], _BY_NAME[family].labels, rows)
+        described = _BY_NAME[family]
+        self._write(out, _EXPOSED[family], described.labels, rows, self._extra(described))
 
     def histogram(
         self, family: str, labels: tuple[str, ...], histogram: Histogram, bounds: Sequence[float]
     ) -> None:
         out = self.lines.setdefault(family, [])
-        names = _BY_NAME[family].labels
+        described = _BY_NAME[family]
+        names, extra = described.labels, self._extra(described)
         cumulative = accumulate(histogram.buckets)
         buckets = zip(_bound_labels(tuple(bounds)), cumulative, strict=True)
         rows = (((*labels, le), count) for le, count in buckets)
-        self._write(out, f"{family}_bucket", (*names, "le"), rows)
-        self._write(out, f"{family}_count", names, ((labels, histogram.count),))
-        self._write(out, f"{family}_sum", names, ((labels, histogram.total),))
+        self._write(out, f"{family}_bucket", (*names, "le"), rows, extra)
+        self._write(out, f"{family}_count", names, ((labels, histogram.count),), extra)
+        self._write(out, f"{family}_sum", names, ((labels, histogram.total),), extra)
+
+    def _extra(self, family: Family) -> str:
+        return self._vantage if family.vantaged else ""
 
     def _write(
-        self, out: list[str], name: str, names: tuple[str, ...], rows: Iterable[Row]
+        self, out: list[str], name: str, names: tuple[str, ...], rows: Iterable[Row], extra: str
     ) -> None:
         # The hot loop of a scrape (~10 000 samples at 100 providers x 50 models): locals only.
         series = self._series
@@ -86,7 +94,7 @@ class _TextSink:
             if known is not None and known[0] == value:
                 out.append(known[1])
                 continue
-            prefix = known[2] if known is not None else f"{name}{_labels(names, labels)} "
+            prefix = known[2] if known is not None else f"{name}{_labels(names, labels, extra)} "
             number = float(value)
             text = repr(number) if -1e16 < number < 1e16 else _go_float(number)
             line = f"{prefix}{text}\n"
@@ -125,8 +133,8 @@ class TextRenderer:
     def render(self) -> bytes:
         """Return the exposition of the current snapshot."""
         snapshot = self._get_snapshot()
-        fragments = [self._lines(view) for view in snapshot.providers.values()]
-        own = _TextSink(self._series)
+        fragments = [self._lines(view, snapshot.vantage) for view in snapshot.providers.values()]
+        own = _TextSink(self._series, snapshot.vantage)
         emit_exporter(own, snapshot)
         fragments.append(own.lines)
         parts: list[str] = []
@@ -139,11 +147,11 @@ class TextRenderer:
         # "replace": a character no label can carry becomes "?" rather than a failed scrape
         return "".join(parts).encode(errors="replace") + generate_latest(self._extra)
 
-    def _lines(self, view: ProviderView) -> Lines:
+    def _lines(self, view: ProviderView, vantage: str) -> Lines:
         cached = self._cache.get(view.slug)
         if cached is not None and cached[0] is view:
             return cached[1]
-        sink = _TextSink(self._series)
+        sink = _TextSink(self._series, vantage)
         emit_provider(sink, view)
         self._cache[view.slug] = (view, sink.lines)
         return sink.lines

@@ -25,6 +25,7 @@ from exporter.snapshot import (
     Histogram,
     ModelView,
     ProviderView,
+    ReplicaStats,
     Snapshot,
 )
 
@@ -49,6 +50,16 @@ class Family:
     kind: Kind
     help: str
     labels: tuple[str, ...] = ()
+
+    @property
+    def vantaged(self) -> bool:
+        """Tell whether its series also carry `vantage`: every series about a provider does
+        (the emitters leave it out; the sinks add the snapshot's)."""
+        return "provider" in self.labels
+
+    @property
+    def exposed_labels(self) -> tuple[str, ...]:
+        return (*self.labels, "vantage") if self.vantaged else self.labels
 
 
 def _p(*extra: str) -> tuple[str, ...]:
@@ -277,6 +288,22 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("provider_exporter_ready", "gauge", "1 once every provider has been probed once."),
     Family(
+        "provider_exporter_replicas",
+        "gauge",
+        "Live replicas of this vantage seen through Redis, this one included (1 without Redis).",
+    ),
+    Family("provider_exporter_owned_providers", "gauge", "Providers this replica probes."),
+    Family(
+        "provider_exporter_ownership_changes",
+        "counter",
+        "Providers this replica gained or lost to another replica.",
+    ),
+    Family(
+        "provider_exporter_shared_results_lag_seconds",
+        "gauge",
+        "How long after its probe the last result from another replica was taken in.",
+    ),
+    Family(
         "provider_exporter_network_up",
         "gauge",
         "1 while a connectivity check target connects, 0 when none does (only with targets).",
@@ -431,10 +458,22 @@ def emit_exporter(sink: Sink, snapshot: Snapshot) -> None:
     if snapshot.network_up is not None:
         sink.sample("provider_exporter_network_up", (), 1 if snapshot.network_up else 0)
     sink.sample("provider_exporter_offline", (), 1 if snapshot.offline else 0)
+    if snapshot.replicas is not None:
+        _emit_replicas(sink, snapshot.replicas)
     if snapshot.redis is not None:
         _emit_redis(sink, snapshot.redis)
     for slug, official in snapshot.official.items():
         _emit_official(sink, slug, official)
+
+
+def _emit_replicas(sink: Sink, stats: ReplicaStats) -> None:
+    sink.sample("provider_exporter_replicas", (), stats.replicas)
+    sink.sample("provider_exporter_owned_providers", (), stats.owned)
+    sink.sample("provider_exporter_ownership_changes", (), stats.ownership_changes)
+    if stats.shared_lag is not None:
+        sink.sample("provider_exporter_shared_results_lag_seconds", (), stats.shared_lag)
+    if stats.unreadable:
+        sink.sample("provider_exporter_redis_parse_errors", ("shared_results",), stats.unreadable)
 
 
 def _emit_official(sink: Sink, slug: str, view: OfficialView) -> None:

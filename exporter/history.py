@@ -62,7 +62,8 @@ def _is_count(value: object) -> bool:
 
 
 class HistoryStore:
-    """Save and load per-provider window records under `{prefix}history:{slug}`."""
+    """Save and load per-provider window records under `{prefix}history:{slug}` (the prefix
+    of the vantage: see `replicas.scope`)."""
 
     def __init__(self, client: Redis, prefix: str) -> None:
         self._client = client
@@ -87,9 +88,28 @@ class HistoryStore:
                 records[slug] = record
         return records, bad
 
-    async def save(self, records: Mapping[str, Record]) -> None:
-        """Write every record with a TTL, in one pipeline."""
-        pipe = self._client.pipeline(transaction=False)
+    @property
+    def position_key(self) -> str:
+        return f"{self._prefix}history_position"
+
+    async def save(self, records: Mapping[str, Record], position: str | None = None) -> None:
+        """Write every record with a TTL, and the last shared result they include, at once."""
+        pipe = self._client.pipeline(transaction=position is not None)
         for slug, record in records.items():
             pipe.set(self.key(slug), encode(record), ex=TTL_SECONDS)
+        if position is not None:
+            pipe.set(self.position_key, position, ex=TTL_SECONDS)
         await pipe.execute()
+
+    async def load_position(self) -> str | None:
+        """Return the id of the last shared result the stored records include, if any."""
+        raw = await self._client.get(self.position_key)
+        text = raw if isinstance(raw, str) or raw is None else raw.decode(errors="replace")
+        if text is None or not _is_stream_id(text):
+            return None
+        return text
+
+
+def _is_stream_id(text: str) -> bool:
+    ms, dash, seq = text.partition("-")
+    return bool(dash) and ms.isdigit() and seq.isdigit()

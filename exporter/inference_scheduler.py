@@ -46,6 +46,8 @@ class InferenceScheduler:
         self._now = now
         self._on_result = on_result
         self.connectivity: ConnectivityCheck | None = None  # set with connectivity targets
+        self.owns: Callable[[str], bool] = lambda _slug: True  # as Scheduler.owns
+        self.share: Callable[[InferenceResult], None] | None = None  # as Scheduler.share
         self._crash_sites: dict[tuple[str, str], set[str]] = {}
 
     async def run(self) -> None:
@@ -60,6 +62,10 @@ class InferenceScheduler:
         due = regular
         while True:
             await sleep_until(loop, due, self._tick)
+            if not self.owns(target.slug):  # its provider is another replica's
+                regular = max(regular + self._interval, loop.time())
+                due = regular
+                continue
             try:
                 result = await self._probe_once(target, model)
             except Exception as exc:  # a bug must not stop the other pairs' probes
@@ -91,6 +97,8 @@ class InferenceScheduler:
             loop = asyncio.get_running_loop()
             await self.connectivity.check_now(after=loop.time())  # is it us?
         changes = self._monitor.record_inference(result, self._now(), offline_before=offline_before)
+        if self.share is not None:
+            self.share(result)
         self._report(result, target.slug, model, changes)
         self._crash_sites.pop(pair, None)
         return result

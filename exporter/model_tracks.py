@@ -63,35 +63,44 @@ class ModelTrack:
         self.judged_since = -float("inf")  # the error ratio counts from its last recovery
         self.skipped = 0
         self.backoff = 0.0
+        self.ignored = False  # the last probe was one the exporter's own blindness explains
 
     def ignore(self, result: InferenceResult) -> None:
         """Count a probe the exporter's own blindness explains: no check, no state change."""
         self.probes[result.outcome] += 1
         self.last = result
+        self.ignored = True
 
-    def count(self, result: InferenceResult, now: float) -> Verdict:
-        """Count one probe; return what it says about the model."""
+    def count(self, result: InferenceResult, now: float, *, local: bool = True) -> Verdict:
+        """Count one probe; return what it says about the model. A probe another replica
+        sent (`local` False) moves the windows only: counters count this replica's probes."""
         self.counted_at = now
-        self.probes[result.outcome] += 1
         self.last = result
-        if result.input_tokens is not None:
-            self.tokens["input"] += result.input_tokens
-        if result.output_tokens is not None:
-            self.tokens["output"] += result.output_tokens
+        self.ignored = False
         judged = verdict(result.outcome)
+        if local:
+            self._count_totals(result, judged)
         if judged in (Verdict.UP, Verdict.DOWN):
             failed = judged is Verdict.DOWN
-            self.up += not failed
-            self.down += failed
             for ring in self.rings.values():
                 ring.add(now, DOWN if failed else UP)
             self.checks.append((now, failed))
         if judged is Verdict.UP and result.ttft is not None:
+            self.samples.append((now, result.ttft, result.tokens_per_second))
+        return judged
+
+    def _count_totals(self, result: InferenceResult, judged: Verdict) -> None:
+        self.probes[result.outcome] += 1
+        if result.input_tokens is not None:
+            self.tokens["input"] += result.input_tokens
+        if result.output_tokens is not None:
+            self.tokens["output"] += result.output_tokens
+        self.up += judged is Verdict.UP
+        self.down += judged is Verdict.DOWN
+        if judged is Verdict.UP and result.ttft is not None:
             self.ttft.observe(result.ttft)
             if result.tokens_per_second is not None:
                 self.tps.observe(result.tokens_per_second)
-            self.samples.append((now, result.ttft, result.tokens_per_second))
-        return judged
 
     def evidence(self, now: float, *, afresh: bool = False) -> Evidence:
         """What `degraded` is judged on: failures since the last recovery within the hour (none

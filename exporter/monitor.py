@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,6 +37,7 @@ from exporter.snapshot import (
     ExporterStats,
     Histogram,
     ProviderView,
+    ReplicaStats,
     Snapshot,
 )
 from exporter.targets import Target
@@ -93,6 +94,7 @@ class _Track:
         self.judged_since = -float("inf")
         self.before_blind: Health | None = None  # where it stood when we lost sight of it
         self.counted_at = now  # when a probe last counted (was conclusive about the provider)
+        self.ignored = False  # the last probe was one the exporter's own blindness explains
 
     def judge_from(self, now: float) -> None:
         """Start the error ratio behind `degraded` afresh from `now`."""
@@ -103,25 +105,19 @@ class _Track:
         """Count a probe the exporter's own blindness explains: no check, no state change."""
         self.probes[result.outcome] += 1
         self.last = result
+        self.ignored = True
 
-    def count(self, result: ProbeResult, now: float) -> Verdict:
+    def count(self, result: ProbeResult, now: float, *, local: bool = True) -> Verdict:
+        """Count a probe into the windows, and into the counters when this replica sent it."""
         self.counted_at = now
         outcome = result.outcome
         judged = verdict(outcome)
         answered = result.status is not None
         self.windows.record(now, outcome, result.duration if answered else None)
-        self.probes[outcome] += 1
-        if judged is Verdict.UP:
-            self.up += 1
-        elif judged is Verdict.DOWN:
-            self.down += 1
-        if answered:
-            bucket = bisect.bisect_left(LATENCY_BUCKETS, result.duration)
-            self.rt_buckets[bucket] += 1
-            self.rt_sum += result.duration
-            if result.trace_id is not None:
-                self.rt_exemplars[bucket] = Exemplar(result.trace_id, result.duration, now)
+        if local:
+            self._count_totals(result, judged, now)
         self.last = result
+        self.ignored = False
         if judged is not Verdict.UP:
             self.last_failure = result
         if result.models is not None:
@@ -129,6 +125,17 @@ class _Track:
             self.models_sample = result.models.sample
         self._count_models(result, judged, now)
         return judged
+
+    def _count_totals(self, result: ProbeResult, judged: Verdict, now: float) -> None:
+        self.probes[result.outcome] += 1
+        self.up += judged is Verdict.UP
+        self.down += judged is Verdict.DOWN
+        if result.status is not None:
+            bucket = bisect.bisect_left(LATENCY_BUCKETS, result.duration)
+            self.rt_buckets[bucket] += 1
+            self.rt_sum += result.duration
+            if result.trace_id is not None:
+                self.rt_exemplars[bucket] = Exemplar(result.trace_id, result.duration, now)
 
     def _count_models(self, result: ProbeResult, judged: Verdict, now: float) -> None:
         if judged is Verdict.DOWN:
@@ -182,8 +189,11 @@ class Monitor:
         model_rules: Rules | None = None,
         inference_interval: float = 300.0,
         budget: TokenBudget | None = None,
+        vantage: str = "default",
     ) -> None:
         self._rules = rules
+        self._vantage = vantage
+        self.replica_stats: Callable[[], ReplicaStats] | None = None  # set by the service
         probed = inference or {}
         self._tracks = {
             t.slug: _Track(t, models.get(t.slug, ()), probed.get(t.slug, ()), now) for t in targets
@@ -414,6 +424,57 @@ class Monitor:
         """Note that a model is being left alone for `seconds` (Retry-After)."""
         self._tracks[slug].inference[model].backoff = seconds
 
+    def shared_state(self, slug: str, model: str = "") -> tuple[Health, float, bool]:
+        """Return what a peer needs to stand where this replica stands after its probe of
+        `slug` (or of one of its models): the health, when its error ratio counts from, and
+        whether the probe was one the exporter's own blindness explains."""
+        track = self._tracks[slug]
+        if model:
+            probed = track.inference[model]
+            return probed.health, probed.judged_since, probed.ignored
+        return track.health, track.judged_since, track.ignored
+
+    def apply_shared(
+        self, result: ProbeResult, health: Health, judged_since: float, ignored: bool, now: float
+    ) -> Transition | None:
+        """Take a probe another replica of this vantage sent, and the state it left the
+        provider in: windows and state move as if it were ours, counters do not."""
+        track = self._tracks.get(result.slug)
+        if track is None or not track.target.configured:
+            return None
+        self._dirty.add(result.slug)
+        self._latest = max(self._latest, now)
+        if ignored:
+            track.last, track.ignored = result, True
+            return None
+        track.before_blind = None
+        track.count(result, now, local=False)
+        if judged_since != track.judged_since:
+            track.judge_from(judged_since)
+        return self._move(track, health, now)
+
+    def apply_shared_inference(
+        self,
+        result: InferenceResult,
+        health: Health,
+        judged_since: float,
+        ignored: bool,
+        now: float,
+    ) -> list[Transition]:
+        """Take an inference probe another replica sent, as `apply_shared` does a list probe."""
+        track = self._tracks.get(result.slug)
+        model = track.inference.get(result.model) if track is not None else None
+        if track is None or model is None or not track.target.configured:
+            return []
+        self._dirty.add(result.slug)
+        self._latest = max(self._latest, now)
+        if ignored:
+            model.last, model.ignored = result, True
+            return []
+        model.count(result, now, local=False)
+        model.judged_since = judged_since
+        return self._move_model(track, model, health, now)
+
     def set_official(self, slug: str, view: OfficialView) -> None:
         """Take a new reading of a provider's status page: it shows beside its state, and
         changes neither its state nor its score."""
@@ -548,4 +609,6 @@ class Monitor:
             official=dict(self._official),
             offline=self.network.offline(),
             network_up=self.network.up if self.network.measured else None,
+            vantage=self._vantage,
+            replicas=self.replica_stats() if self.replica_stats is not None else None,
         )

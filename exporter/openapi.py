@@ -229,6 +229,11 @@ PROVIDER_LIST = _obj(
     {
         "generated_at": {"type": "string", "format": "date-time"},
         "ready": {"type": "boolean", "description": "every configured provider was probed once"},
+        "vantage": {
+            "type": "string",
+            "description": "VANTAGE: where this deployment probes from (every replica of it "
+            "answers the same)",
+        },
         "network": _obj(
             {
                 "offline": {

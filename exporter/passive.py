@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +16,7 @@ from exporter.history import HistoryStore
 from exporter.monitor import Monitor, Transition
 from exporter.redis_source import RedisSource, RedisView
 from exporter.settings import Settings
+from exporter.shared_results import SharedResults
 
 log = structlog.get_logger("exporter.redis")
 
@@ -115,6 +117,7 @@ class HistoryKeeper:
         self._interval = interval
         self._now = now
         self.restored = False
+        self.shared: SharedResults | None = None  # replicas: the stream the windows include
 
     async def restore(self, slugs: list[str]) -> bool:
         """Load stored history into the windows; return whether Redis answered."""
@@ -128,6 +131,9 @@ class HistoryKeeper:
             log.warning("history_unreadable", error=exc.__class__.__name__)
             records, bad = {}, 1
         self._monitor.restore_history(records, self._now())
+        if self.shared is not None and self.shared.position is None:
+            with contextlib.suppress(*REDIS_ERRORS):  # else: from the next shared result on
+                self.shared.position = await self._store.load_position()
         self.restored = True
         log.info("history_restored", providers=len(records), unreadable=bad)
         return True
@@ -137,7 +143,8 @@ class HistoryKeeper:
         if not self.restored:
             return False
         try:
-            await self._store.save(self._monitor.history_records(self._now()))
+            position = self.shared.position if self.shared is not None else None
+            await self._store.save(self._monitor.history_records(self._now()), position)
         except Exception as exc:  # Redis away or refusing: try again next time
             log.warning("history_save_failed", error=exc.__class__.__name__)
             return False

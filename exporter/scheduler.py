@@ -64,6 +64,10 @@ class Scheduler:
         self._on_result = on_result
         self.trace: Callable[[ProbeResult], str] | None = None  # set when tracing is on
         self.connectivity: ConnectivityCheck | None = None  # set with connectivity targets
+        # Replicas sharing the providers: whether this one probes a provider now, and where
+        # its judged probes go for the others (both set by the service with REDIS_URL)
+        self.owns: Callable[[str], bool] = lambda _slug: True
+        self.share: Callable[[ProbeResult], None] | None = None
         self._in_flight = 0
         # slug -> the places a bug around its probe was raised since it last probed cleanly
         self._crash_sites: dict[str, set[str]] = {}
@@ -85,6 +89,10 @@ class Scheduler:
         due = regular
         while True:
             scheduled = await sleep_until(loop, due, self._tick)
+            if not self.owns(target.slug):  # another replica's: look again at the next slot
+                regular = max(regular + interval, loop.time())
+                due = regular
+                continue
             try:
                 result = await self._probe_once(target, scheduled)
             except Exception as exc:  # a bug must not stop the other providers' probes
@@ -123,6 +131,12 @@ class Scheduler:
             self._crashed(target, exc)
             result = replace(result, outcome=Outcome.INTERNAL_ERROR, models=None)
             transition = self._monitor.record(result, self._now())  # else `probe_crashed` above
+        if self.share is not None:
+            try:
+                self.share(result)
+            except Exception as exc:  # the peers miss it; this replica has it
+                crashed = True
+                self._crashed(target, exc)
         if self._on_result is not None:
             try:
                 self._on_result(result, transition)

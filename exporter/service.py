@@ -8,6 +8,7 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -34,9 +35,12 @@ from exporter.outcomes import Verdict, verdict
 from exporter.passive import HistoryKeeper, RedisPoller, make_redis
 from exporter.probes import Prober, ProbeResult, make_trace_config
 from exporter.redis_source import RedisSource
+from exporter.replicas import Membership, scope
 from exporter.scheduler import Scheduler
 from exporter.scoring import Rules
 from exporter.settings import Settings
+from exporter.shared_results import SharedResults, stream_length
+from exporter.snapshot import ReplicaStats
 from exporter.supervisor import supervise
 from exporter.targets import GoogleAccount, Target
 from exporter.tracing import SERVICE_NAME, ProbeTracer
@@ -169,7 +173,10 @@ async def serve(
         model_rules=Rules.for_models(settings),
         inference_interval=settings.inference_probe_interval_seconds,
         budget=budget,
+        vantage=settings.vantage,
     )
+    configured = [target.slug for target in targets if target.configured]
+    monitor.replica_stats = lambda: ReplicaStats(1, len(configured), 0)  # alone, until Redis
     token = settings.metrics_auth_token
     collectors = [LokiCollector(shipper)] if shipper else []
     # Handlers publish a fresh snapshot on the event loop; the render thread reads the last one.
@@ -188,6 +195,7 @@ async def serve(
         interval_seconds=settings.probe_interval_seconds,
         inference=[f"{slug}:{model}" for slug, ms in inference.items() for model in ms],
         redis=settings.redis_url is not None,
+        vantage=settings.vantage,
     )
     if not any(target.configured for target in targets):
         log.warning(
@@ -217,6 +225,7 @@ async def serve(
             if any(target.configured for target in targets):
                 work["probes"] = scheduler.run
             pairs = [(t, m) for t in targets if t.configured for m in inference.get(t.slug, ())]
+            inferring = None
             if budget is not None and pairs:
                 inferring = InferenceScheduler(
                     pairs,
@@ -236,6 +245,13 @@ async def serve(
                 work["status_pages"] = pages.run
             if redis is not None:
                 keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
+                work.update(loops)
+                shared, loops = await _start_sharing(redis, settings, monitor, configured, clock)
+                keeper.shared = shared.results
+                for probing in (scheduler, inferring):
+                    if probing is not None:
+                        probing.owns = shared.membership.owns
+                        probing.share = shared.share
                 work.update(loops)
             await _run_until(work, stop)
             if shipper is not None:
@@ -365,12 +381,53 @@ async def _start_passive(
         now=clock.now,
         on_transition=log_transition,
     )
-    store = HistoryStore(redis, settings.exporter_redis_prefix)
+    store = HistoryStore(redis, scope(settings.exporter_redis_prefix, settings.vantage))
     keeper = HistoryKeeper(store, monitor, settings.history_flush_interval_seconds, clock.now)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(settings.redis_poll_budget_seconds):
             await keeper.restore(slugs)  # before the first probe, so nothing is counted twice
     return keeper, {"redis_poll": poller.run, "history": lambda: keeper.run(slugs)}
+
+
+class Sharing:
+    """The replicas' parts of one process: its share of the providers and the shared results."""
+
+    def __init__(self, membership: Membership, results: SharedResults) -> None:
+        self.membership = membership
+        self.results = results
+
+    def share(self, result: ProbeResult | InferenceResult) -> None:
+        self.results.share(result, enabled=self.membership.shared)
+
+    def stats(self) -> ReplicaStats:
+        own = self.membership.stats
+        return replace(own, shared_lag=self.results.lag, unreadable=self.results.unreadable)
+
+
+async def _start_sharing(
+    redis: Redis, settings: Settings, monitor: Monitor, configured: list[str], clock: Clock
+) -> tuple[Sharing, dict[str, Loop]]:
+    """Join this vantage's replicas (one heartbeat first: the schedulers start knowing their
+    share) and return the loops that keep the share and the shared results going."""
+    keys = scope(settings.exporter_redis_prefix, settings.vantage)
+    membership = Membership(
+        redis, f"{keys}replicas", configured, lease=settings.replica_lease_seconds
+    )
+    results = SharedResults(
+        redis,
+        f"{keys}results",
+        membership.me,
+        monitor,
+        length=stream_length(len(configured) + len(settings.inference_pairs)),
+        now=clock.now,
+    )
+    await membership.beat()
+    sharing = Sharing(membership, results)
+    monitor.replica_stats = sharing.stats
+    log.info("replica_joined", replica=membership.me, replicas=membership.stats.replicas)
+    loops: dict[str, Loop] = {"replicas": membership.run}
+    loops.update(shared_read=results.read, shared_write=results.write)
+    return sharing, loops
 
 
 async def _final_save(keeper: HistoryKeeper) -> None:

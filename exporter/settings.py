@@ -51,6 +51,8 @@ class Settings(BaseSettings):
         default="provider_exporter:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
     )
     history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
+    vantage: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    replica_lease_seconds: float = Field(default=10.0, ge=1, le=600)
     connectivity_check_targets: CommaList = ()  # host:port; empty or "none": inferred
     status_pages: bool = True  # STATUS_PAGES=off: no provider's status page is read
     status_page_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)

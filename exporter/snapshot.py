@@ -131,6 +131,17 @@ class ExporterStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaStats:
+    """What a replica knows of its peers, as exported."""
+
+    replicas: int  # live replicas seen, this one included (1 without Redis)
+    owned: int  # providers this replica probes
+    ownership_changes: int  # providers it gained or lost since start
+    shared_lag: float | None = None  # how late the last result from a peer arrived here
+    unreadable: int = 0  # shared results that could not be read
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """All providers plus the exporter's own state; replaced, never mutated."""
 
@@ -141,6 +152,8 @@ class Snapshot:
     official: Mapping[str, OfficialView] = field(default_factory=dict)  # slug -> status page
     offline: bool = False  # the exporter cannot reach the network (measured or inferred)
     network_up: bool | None = None  # the last connectivity check; None without targets
+    vantage: str = "default"  # VANTAGE: where this deployment probes from
+    replicas: ReplicaStats | None = None  # None in tests that build a Monitor bare
 
     def count_states(self) -> dict[State, int]:
         """Return how many providers are in each state."""

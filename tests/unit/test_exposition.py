@@ -91,9 +91,12 @@ def test_fast_text_equals_the_collector() -> None:
     assert any(dict(labels).get("component") == ODD_MODEL for _, labels, _ in samples(fast))
     assert (
         "provider_exporter_status_page_errors_total",
-        (("provider", "bad"), ("reason", "timeout")),
+        (("provider", "bad"), ("reason", "timeout"), ("vantage", "default")),
         2.0,
     ) in samples(fast)
+    # every series about a provider names the vantage it was seen from; the exporter's own not
+    for name, labels, _ in samples(fast):
+        assert ("vantage" in dict(labels)) is ("provider" in dict(labels)), name
 
 
 def test_cache_follows_the_snapshot() -> None:
@@ -106,6 +109,9 @@ def test_cache_follows_the_snapshot() -> None:
     mon.publish(T0 + 20)
     after = samples(renderer.render().decode())
     assert unpublished == before  # a probe counts; the views change when published
-    probes = ("gatewayz_provider_probes_total", (("outcome", "ok"), ("provider", "bad")))
+    probes = (
+        "gatewayz_provider_probes_total",
+        (("outcome", "ok"), ("provider", "bad"), ("vantage", "default")),
+    )
     assert (*probes, 0.0) in before
     assert (*probes, 1.0) in after
