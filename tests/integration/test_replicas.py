@@ -7,6 +7,7 @@ The figures each test measures are printed (`pytest -s`); the issue's note quote
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -83,7 +84,7 @@ class Replicas:
 def longest_gap(times: list[float], start: float, end: float) -> float:
     """Return the longest time in [start, end] without a probe."""
     edges = [start, *sorted(times), end]
-    return max(b - a for a, b in zip(edges, edges[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(edges))
 
 
 def states(body: bytes) -> dict[str, str]:
@@ -147,7 +148,7 @@ async def test_three_replicas_share_the_probes_and_agree(replicas: Replicas) -> 
     # a change reaches the peers within one poll of the stream: two samples in a row never
     # disagree (0.5 s apart, inside one 1 s interval)
     times = [t for t, _ in disagreements]
-    assert not any(b - a < 0.75 for a, b in zip(times, times[1:], strict=False)), disagreements
+    assert not any(b - a < 0.75 for a, b in itertools.pairwise(times)), disagreements
     scrapes = await replicas.scrape()
     probes = [
         s.get("gatewayz_provider_checks_total", provider=SLUGS[5], result="up") for s in scrapes
