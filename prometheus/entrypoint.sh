@@ -94,7 +94,7 @@ case "$out_dir" in
 esac
 check_target PROVIDER_EXPORTER_TARGET "$provider_exporter"
 if [ -n "$replicas_dns" ]; then
-    [ -z "${PROVIDER_EXPORTER_TARGET:-}" ] \
+    [ -z "${PROVIDER_EXPORTER_TARGET-}" ] \
         || fail "set PROVIDER_EXPORTER_TARGET or PROVIDER_EXPORTER_REPLICAS_DNS, not both"
     check_target PROVIDER_EXPORTER_REPLICAS_DNS "$replicas_dns"
 fi
