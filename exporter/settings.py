@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,9 @@ from exporter.errors import ConfigError
 from exporter.model_lists import MAX_MODEL_ID_CHARS
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+VANTAGE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 class Settings(BaseSettings):
@@ -51,7 +55,7 @@ class Settings(BaseSettings):
         default="provider_exporter:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
     )
     history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
-    vantage: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    vantage: str = "default"
     replica_lease_seconds: float = Field(default=10.0, ge=1, le=600)
     connectivity_check_targets: CommaList = ()  # host:port; empty or "none": inferred
     status_pages: bool = True  # STATUS_PAGES=off: no provider's status page is read
@@ -108,6 +112,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected provider:model, got {item!r}")
             if len(model) > MAX_MODEL_ID_CHARS:  # a listed id this long is dropped: never seen
                 raise ValueError(f"a model id is longer than {MAX_MODEL_ID_CHARS} characters")
+        return value
+
+    @field_validator("vantage")
+    @classmethod
+    def _check_vantage(cls, value: str) -> str:
+        if not VANTAGE.fullmatch(value):  # it is a label value on every provider series
+            raise ValueError(
+                "lowercase letters, digits, '-' and '_', starting with a letter or digit, "
+                "at most 63"
+            )
         return value
 
     @field_validator("connectivity_check_targets")

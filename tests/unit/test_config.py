@@ -59,6 +59,11 @@ def test_defaults() -> None:
         ("STATUS_PAGES", "maybe"),
         ("STATUS_PAGE_POLL_SECONDS", "0"),
         ("STATUS_PAGE_MAX_COMPONENTS", "0"),
+        ("VANTAGE", "EU west"),
+        ("VANTAGE", "-eu"),
+        ("VANTAGE", "x" * 64),
+        ("REPLICA_LEASE_SECONDS", "0.5"),
+        ("REPLICA_LEASE_SECONDS", "soon"),
     ],
 )
 def test_bad_value_names_the_variable(
