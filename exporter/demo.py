@@ -14,10 +14,9 @@ from pydantic import SecretStr
 
 from exporter.catalog import ProviderSpec
 from exporter.demo_pages import DemoStatusPages
-from exporter.official import StatusPage
 from exporter.service import serve
 from exporter.settings import Settings, load_settings
-from exporter.targets import Target
+from exporter.targets import StatusPage, Target
 
 DEMO_KEY = SecretStr("demo-key-not-a-secret")
 OUTAGE_CYCLE = 180.0  # seconds: up for two minutes, then down for one

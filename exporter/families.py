@@ -15,6 +15,7 @@ from exporter import __version__
 from exporter.official import COMPONENT_STATUSES, INDICATORS, OfficialView
 from exporter.outcomes import LIST_OUTCOMES, OUTCOMES
 from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
+from exporter.replicas import ReplicaStats
 from exporter.scoring import STATES
 from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
@@ -25,7 +26,6 @@ from exporter.snapshot import (
     Histogram,
     ModelView,
     ProviderView,
-    ReplicaStats,
     Snapshot,
 )
 

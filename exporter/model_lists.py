@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import ijson
 
 from exporter.catalog import ListFormat
+from exporter.settings import MAX_MODEL_ID_CHARS
 
-MAX_MODEL_ID_CHARS = 256
 MAX_DEPTH = 32  # no model list nests deeper; a body that does is refused, not walked
 VERTEX_PREFIX = "publishers/google/models/"
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from exporter.inference import InferenceResult
 from exporter.outcomes import OUTCOMES, Verdict, verdict
+from exporter.quantiles import quantile
 from exporter.scoring import Evidence, initial_health
 from exporter.snapshot import (
     AVAILABILITY_WINDOWS,
@@ -16,7 +17,7 @@ from exporter.snapshot import (
     Histogram,
     ModelView,
 )
-from exporter.windows import WINDOWS, Ring, quantile
+from exporter.windows import WINDOWS, Ring
 
 HOUR = 3600.0
 RECENT = 3  # `slow` and `slow_tokens` are judged on the median of this many last probes

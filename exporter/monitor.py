@@ -16,6 +16,7 @@ from exporter.official import OfficialView
 from exporter.outcomes import LIST_OUTCOMES, Verdict, verdict
 from exporter.probes import ProbeResult
 from exporter.redis_source import RedisView, Traffic
+from exporter.replicas import ReplicaStats
 from exporter.scoring import (
     Evidence,
     Health,
@@ -37,7 +38,6 @@ from exporter.snapshot import (
     ExporterStats,
     Histogram,
     ProviderView,
-    ReplicaStats,
     Snapshot,
 )
 from exporter.targets import Target

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exporter.scoring import State
+from exporter.states import State
 
 INDICATORS = ("none", "minor", "major", "critical")
 COMPONENT_STATUSES = (
@@ -36,14 +36,6 @@ RESOLVED = frozenset({"resolved", "postmortem", "completed"})
 MAX_PAGE_COMPONENTS = 500  # more is not a status page someone reads: refused as a whole
 MAX_NAME_CHARS = 64  # a component's label value
 MAX_TITLE_CHARS = 200  # an incident's title, as shown
-
-
-@dataclass(frozen=True, slots=True)
-class StatusPage:
-    """Where a provider publishes its status, and which of its components count."""
-
-    url: str  # the summary.json URL
-    components: frozenset[str] = frozenset()  # casefolded names; empty: every component
 
 
 class BadPageError(Exception):
@@ -109,14 +101,6 @@ class OfficialView:
     def page(self) -> str:
         """Return the human page: the summary URL without its API path."""
         return self.url.split("/api/v2/", 1)[0]
-
-
-def summary_url(url: str) -> str:
-    """Return the summary.json URL of a page given as its home (`https://status.x.com`) or as a
-    JSON URL already."""
-    if url.split("?", 1)[0].endswith(".json"):
-        return url
-    return url.rstrip("/") + "/api/v2/summary.json"
 
 
 def disagreement(state: State, word: OfficialWord | None) -> str | None:

@@ -18,8 +18,9 @@ import aiohttp
 import structlog
 from aiohttp.resolver import ThreadedResolver
 
-from exporter.official import BadPageError, OfficialView, OfficialWord, StatusPage, parse_summary
+from exporter.official import BadPageError, OfficialView, OfficialWord, parse_summary
 from exporter.probes import READ_CHUNK, USER_AGENT
+from exporter.targets import StatusPage
 
 log = structlog.get_logger("exporter.status_pages")
 SPREAD_SECONDS = 10.0  # first polls are spread over at most this (or one interval when shorter)

@@ -17,7 +17,7 @@ import structlog
 from redis.asyncio import Redis
 
 from exporter.catalog import ALIASES, normalise_slug
-from exporter.windows import quantile
+from exporter.quantiles import quantile
 
 log = structlog.get_logger("exporter.redis")
 

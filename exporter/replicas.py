@@ -18,11 +18,10 @@ import secrets
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
-
-from exporter.snapshot import ReplicaStats
 
 log = structlog.get_logger("exporter.replicas")
 
@@ -55,6 +54,17 @@ def owner(slug: str, replicas: Iterable[str]) -> str:
 
 def _weight(replica: str, slug: str) -> bytes:
     return hashlib.blake2b(f"{replica}\0{slug}".encode(), digest_size=8).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaStats:
+    """What a replica knows of its peers, as exported."""
+
+    replicas: int  # live replicas seen, this one included (1 without Redis)
+    owned: int  # providers this replica probes
+    ownership_changes: int  # providers it gained or lost since start
+    shared_lag: float | None = None  # how late the last result from a peer arrived here
+    unreadable: int = 0  # shared results that could not be read
 
 
 class Membership:

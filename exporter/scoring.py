@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from exporter.outcomes import Verdict
 from exporter.settings import Settings
+from exporter.states import STATES, State
+
+__all__ = ["STATES", "State"]  # the vocabulary, where the judgement is
 
 
-class State(StrEnum):
-    """A provider's state, as exported in `gatewayz_provider_status`."""
-
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    UNKNOWN = "unknown"  # no conclusive data yet
-    UNCONFIGURED = "unconfigured"  # no key, or the key is refused: our problem, not theirs
-
-
-STATES: tuple[State, ...] = tuple(State)
 ANSWERED = frozenset({Verdict.UP, Verdict.LIMITED, Verdict.INCONCLUSIVE})
 # Leaving `degraded` needs the evidence to fall below this share of the entry threshold,
 # so a provider hovering at a threshold does not flap.

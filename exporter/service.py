@@ -35,12 +35,11 @@ from exporter.outcomes import Verdict, verdict
 from exporter.passive import HistoryKeeper, RedisPoller, make_redis
 from exporter.probes import Prober, ProbeResult, make_trace_config
 from exporter.redis_source import RedisSource
-from exporter.replicas import Membership, scope
+from exporter.replicas import Membership, ReplicaStats, scope
 from exporter.scheduler import Scheduler
 from exporter.scoring import Rules
 from exporter.settings import Settings
 from exporter.shared_results import SharedResults, stream_length
-from exporter.snapshot import ReplicaStats
 from exporter.supervisor import supervise
 from exporter.targets import GoogleAccount, Target
 from exporter.tracing import SERVICE_NAME, ProbeTracer

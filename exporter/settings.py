@@ -12,11 +12,11 @@ from redis.connection import parse_url
 
 from exporter.config_text import text_problem
 from exporter.errors import ConfigError
-from exporter.model_lists import MAX_MODEL_ID_CHARS
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
+MAX_MODEL_ID_CHARS = 256  # a longer model id is dropped from a list: it could never be seen
 VANTAGE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 

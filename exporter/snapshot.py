@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from exporter.official import OfficialView
 from exporter.outcomes import Outcome
 from exporter.redis_source import RedisView, Traffic
+from exporter.replicas import ReplicaStats
 from exporter.scoring import Score, State
 from exporter.windows import RingCopy, minute_series
 
@@ -128,17 +129,6 @@ class ExporterStats:
     budget_remaining: int | None = None  # inference tokens left today; None without pairs
     ttft_slow: float | None = None  # INFERENCE_TTFT_SLOW_SECONDS, with pairs
     min_tokens_per_second: float | None = None  # INFERENCE_MIN_TOKENS_PER_SECOND, with pairs
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaStats:
-    """What a replica knows of its peers, as exported."""
-
-    replicas: int  # live replicas seen, this one included (1 without Redis)
-    owned: int  # providers this replica probes
-    ownership_changes: int  # providers it gained or lost since start
-    shared_lag: float | None = None  # how late the last result from a peer arrived here
-    unreadable: int = 0  # shared results that could not be read
 
 
 @dataclass(frozen=True, slots=True)

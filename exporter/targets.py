@@ -20,11 +20,26 @@ from exporter.catalog import (
 )
 from exporter.config_text import check_text, read_config_file
 from exporter.errors import ConfigError
-from exporter.official import StatusPage, summary_url
 from exporter.settings import Settings
 
 URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 LOCATION_PATTERN = re.compile(r"^[a-z0-9-]{1,40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPage:
+    """Where a provider publishes its status, and which of its components count."""
+
+    url: str  # the summary.json URL
+    components: frozenset[str] = frozenset()  # casefolded names; empty: every component
+
+
+def summary_url(url: str) -> str:
+    """Return the summary.json URL of a page given as its home (`https://status.x.com`) or as a
+    JSON URL already."""
+    if url.split("?", 1)[0].endswith(".json"):
+        return url
+    return url.rstrip("/") + "/api/v2/summary.json"
 
 
 @dataclass(frozen=True, slots=True)

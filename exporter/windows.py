@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
@@ -10,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from exporter.outcomes import LIST_OUTCOMES, OUTCOME_INDEX, VERDICTS, Outcome, Verdict
+from exporter.quantiles import quantile
 
 # Columns of every slot: one count per outcome, then the latency sum (ms) and count.
 LATENCY_SUM = len(LIST_OUTCOMES)
@@ -315,16 +315,6 @@ class ProviderWindows:
         counts = self.counts("5m", now)  # `since` is older than the window: all of it counts
         checks = counts.up + counts.down
         return counts.down / checks if checks and counts.down >= min_failed else None
-
-
-def quantile(samples: Sequence[float], q: float) -> float | None:
-    """Return the `q` quantile of sorted `samples` by linear interpolation (None when empty)."""
-    if not samples:
-        return None
-    rank = q * (len(samples) - 1)
-    low = math.floor(rank)
-    high = min(low + 1, len(samples) - 1)
-    return samples[low] + (samples[high] - samples[low]) * (rank - low)
 
 
 # Watched models are many (up to providers × MODELS): their 24 h rings use 15-minute slots and

@@ -18,9 +18,9 @@ from exporter.official import (
     OfficialWord,
     disagreement,
     parse_summary,
-    summary_url,
 )
 from exporter.scoring import State
+from exporter.targets import summary_url
 from tests.support.status_pages import incident, summary
 
 NOW = time.time()
