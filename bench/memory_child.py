@@ -18,18 +18,18 @@ import time
 from bench.procstat import rss_bytes
 from exporter.catalog import AuthStyle, ProviderSpec
 from exporter.clock import Clock
-from exporter.collector import make_process_registry
-from exporter.exposition import TextRenderer
-from exporter.model_lists import ModelList
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules
+from exporter.judgement.windows import WINDOWS
 from exporter.outcomes import Outcome
-from exporter.probes import Prober, ProbeResult
-from exporter.scheduler import Scheduler
-from exporter.scoring import Rules
+from exporter.probing.model_lists import ModelList
+from exporter.probing.probes import Prober, ProbeResult
+from exporter.running.scheduler import Scheduler
 from exporter.service import make_session
+from exporter.serving.collector import make_process_registry
+from exporter.serving.exposition import TextRenderer
 from exporter.settings import Settings
 from exporter.targets import Target
-from exporter.windows import WINDOWS
 
 RECENT = 600  # seconds of 1 s probes pre-filled at the end (fills the latency buffer)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from bench.report import percentile
-from exporter.redis_source import RedisSource, hour_keys
 from exporter.settings import Settings
+from exporter.stored.redis_source import RedisSource, hour_keys
 from tests.support.upstream import free_port
 
 MODELS_PER_PROVIDER = 5

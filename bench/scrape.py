@@ -18,14 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.report import percentile
 from exporter.catalog import AuthStyle, ProviderSpec
-from exporter.collector import PROCESS_FAMILIES, make_process_registry
-from exporter.exposition import TextRenderer
-from exporter.model_lists import ModelList
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules
+from exporter.judgement.snapshot import LAG_BUCKETS, LATENCY_BUCKETS
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
-from exporter.scoring import Rules
-from exporter.snapshot import LAG_BUCKETS, LATENCY_BUCKETS
+from exporter.probing.model_lists import ModelList
+from exporter.probing.probes import ProbeResult
+from exporter.serving.collector import PROCESS_FAMILIES, make_process_registry
+from exporter.serving.exposition import TextRenderer
 from exporter.targets import Target
 
 PROBES_PER_PROVIDER = 3
@@ -132,7 +132,7 @@ def _mirror(registry: CollectorRegistry, family: object) -> None:
 def run_scrape(providers: int, models: int, renders: int) -> tuple[Render, Render, Render]:
     """Return the exporter's figures (every view new, views unchanged) and the reference's.
 
-    The exporter's text is what /metrics serves: `exporter.exposition.TextRenderer`, which
+    The exporter's text is what /metrics serves: `exporter.serving.exposition.TextRenderer`, which
     reuses a provider's lines until its view changes. Between scrapes 15 s apart every
     provider has been probed, so the realistic case rebuilds every view before each render.
     """

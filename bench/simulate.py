@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from bench.detection import Transition
 from bench.faults import Answer, Kind, Phase, Profile, answer, phase_at
 from exporter.catalog import AuthStyle, ProviderSpec
-from exporter.monitor import Monitor
-from exporter.probes import ProbeResult
-from exporter.scheduler import JITTER, MAX_CONFIRM_SPACING
-from exporter.scoring import Rules
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules
+from exporter.probing.probes import ProbeResult
+from exporter.running.scheduler import JITTER, MAX_CONFIRM_SPACING
 from exporter.targets import Target
 
 EPOCH = 1_700_000_000.0  # simulated unix time of the scenario start

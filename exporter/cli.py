@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from exporter import __version__
-from exporter.dialects import PROMPT_TOKENS
 from exporter.errors import ConfigError
-from exporter.listening import check_listen
 from exporter.logs import exception_site
+from exporter.probing.dialects import PROMPT_TOKENS
 from exporter.service import serve
+from exporter.serving.listening import check_listen
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target, resolve_targets
 

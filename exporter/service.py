@@ -17,33 +17,33 @@ from aiohttp import web
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from exporter.budget import TokenBudget
 from exporter.catalog import BUILTIN, normalise_slug
 from exporter.clock import Clock
-from exporter.collector import make_process_registry, make_registry
-from exporter.connectivity import ConnectivityCheck, Network, parse_targets
-from exporter.exposition import TextRenderer
-from exporter.history import HistoryStore
-from exporter.inference import InferenceProber, InferenceResult
-from exporter.inference_scheduler import InferenceScheduler
-from exporter.listening import listen_error, reason
+from exporter.judgement.monitor import Monitor, Transition
+from exporter.judgement.scoring import Rules
 from exporter.logs import configure_logging
 from exporter.loki import LokiCollector, LokiShipper
-from exporter.monitor import Monitor, Transition
-from exporter.official_poller import StatusPagePoller, page_session
 from exporter.outcomes import Verdict, verdict
-from exporter.passive import HistoryKeeper, RedisPoller, make_redis
-from exporter.probes import Prober, ProbeResult, make_trace_config
-from exporter.redis_source import RedisSource
-from exporter.replicas import Membership, ReplicaStats, scope
-from exporter.scheduler import Scheduler
-from exporter.scoring import Rules
+from exporter.probing.budget import TokenBudget
+from exporter.probing.connectivity import ConnectivityCheck, Network, parse_targets
+from exporter.probing.inference import InferenceProber, InferenceResult
+from exporter.probing.official_poller import StatusPagePoller, page_session
+from exporter.probing.probes import Prober, ProbeResult, make_trace_config
+from exporter.probing.tracing import SERVICE_NAME, ProbeTracer
+from exporter.running.inference_scheduler import InferenceScheduler
+from exporter.running.passive import HistoryKeeper, RedisPoller, make_redis
+from exporter.running.scheduler import Scheduler
+from exporter.running.shared_results import SharedResults, stream_length
+from exporter.running.supervisor import supervise
+from exporter.serving.collector import make_process_registry, make_registry
+from exporter.serving.exposition import TextRenderer
+from exporter.serving.listening import listen_error, reason
+from exporter.serving.web import make_app
 from exporter.settings import Settings
-from exporter.shared_results import SharedResults, stream_length
-from exporter.supervisor import supervise
+from exporter.stored.history import HistoryStore
+from exporter.stored.redis_source import RedisSource
+from exporter.stored.replicas import Membership, ReplicaStats, scope
 from exporter.targets import GoogleAccount, Target
-from exporter.tracing import SERVICE_NAME, ProbeTracer
-from exporter.web import make_app
 
 log = structlog.get_logger("exporter")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.official import INDICATORS
+from exporter.probing.official import INDICATORS
 from grafana.generator.inference import inference_items
 from grafana.generator.model import (
     BACKEND,

@@ -11,9 +11,8 @@ from typing import Any
 from aiohttp import test_utils
 from prometheus_client import CollectorRegistry
 
-from exporter.outcomes import OUTCOME_INDEX, OUTCOMES, Outcome
-from exporter.scoring import Score, State
-from exporter.snapshot import (
+from exporter.judgement.scoring import Score, State
+from exporter.judgement.snapshot import (
     LAG_BUCKETS,
     LATENCY_BUCKETS,
     ExporterStats,
@@ -21,8 +20,9 @@ from exporter.snapshot import (
     ProviderView,
     Snapshot,
 )
-from exporter.web import make_app
-from exporter.windows import COLUMNS, LATENCY_COUNT, LATENCY_SUM, Ring, RingCopy
+from exporter.judgement.windows import COLUMNS, LATENCY_COUNT, LATENCY_SUM, Ring, RingCopy
+from exporter.outcomes import OUTCOME_INDEX, OUTCOMES, Outcome
+from exporter.serving.web import make_app
 from tests.support.process import ExporterProcess
 
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z

@@ -42,7 +42,7 @@ def _id(query: Query) -> str:
 
 
 def _exporter_names() -> set[str]:
-    from exporter.collector import family_names  # the exporter's real families
+    from exporter.serving.collector import family_names  # the exporter's real families
 
     return set(family_names())
 

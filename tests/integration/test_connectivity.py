@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.connectivity import ConnectivityCheck
+from exporter.probing.connectivity import ConnectivityCheck
 from tests.support.upstream import Switchable, refused_url
 
 

@@ -13,11 +13,11 @@ import structlog
 from pydantic import SecretStr
 
 from exporter.catalog import AuthStyle, ListFormat, ProviderSpec
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules, State
 from exporter.outcomes import Outcome
-from exporter.probes import Prober, ProbeResult, parse_retry_after
-from exporter.scheduler import Scheduler
-from exporter.scoring import Rules, State
+from exporter.probing.probes import Prober, ProbeResult, parse_retry_after
+from exporter.running.scheduler import Scheduler
 from exporter.service import make_session
 from exporter.settings import Settings
 from exporter.targets import Target

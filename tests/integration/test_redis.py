@@ -13,13 +13,13 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from exporter.catalog import ProviderSpec
-from exporter.history import HistoryStore
-from exporter.model_lists import ModelList
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
-from exporter.redis_source import RedisSource
-from exporter.scoring import Rules
+from exporter.probing.model_lists import ModelList
+from exporter.probing.probes import ProbeResult
+from exporter.stored.history import HistoryStore
+from exporter.stored.redis_source import RedisSource
 from exporter.targets import Target
 from tests.support import upstream as fake
 from tests.support.backend import Backend, hour_key
@@ -362,7 +362,7 @@ def _result(slug: str, outcome: Outcome, at: float) -> ProbeResult:
 
 async def test_history_is_restored_once(redis_server: RedisServer, backend: Backend) -> None:
     """However often the keeper is asked, stored slots are counted once, not once per restore."""
-    from exporter.passive import HistoryKeeper
+    from exporter.running.passive import HistoryKeeper
 
     t0 = 1_800_000_000.0
     first = Monitor([_target("groq")], Rules(), {}, t0)
@@ -385,7 +385,7 @@ async def test_history_is_restored_once(redis_server: RedisServer, backend: Back
 
 def test_unreadable_redis_changes_no_state() -> None:
     """A failed poll leaves the breaker series out but makes up no transition."""
-    from exporter.redis_source import RedisView
+    from exporter.stored.redis_source import RedisView
 
     t0 = 1_800_000_000.0
     monitor = Monitor([_target("groq")], Rules(), {}, t0)

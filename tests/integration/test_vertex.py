@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from exporter.outcomes import Outcome
-from exporter.probes import Prober
+from exporter.probing.probes import Prober
 from exporter.service import make_session
 from exporter.settings import load_settings
 from exporter.targets import resolve_targets

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-import exporter.web
+import exporter.serving.web
 from exporter.service import CLIENT_IDLE_SECONDS
-from exporter.web import make_app
+from exporter.serving.web import make_app
 from tests.support import upstream as fake
 from tests.support.process import ExporterProcess
 from tests.support.upstream import FakeUpstream
@@ -163,7 +163,7 @@ async def _scrape_meanwhile(process: ExporterProcess, seconds: float) -> int:
 
 def test_token_comparison_is_constant_time() -> None:
     """The token check uses hmac.compare_digest and never compares the token with ==."""
-    source = inspect.getsource(exporter.web._bearer_auth)
+    source = inspect.getsource(exporter.serving.web._bearer_auth)
     assert source.count("hmac.compare_digest(") >= 1
     assert "== expected" not in source
     assert "expected ==" not in source

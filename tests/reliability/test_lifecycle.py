@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import exporter.scheduler
+import exporter.running.scheduler
 from exporter.clock import Clock
 from tests.reliability.faults import SyncExporter, ThreadedUpstream, open_fds, providers_file
 from tests.support import upstream as fake
@@ -73,6 +73,6 @@ def test_clock_ignores_wall_clock_jumps(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_schedule_runs_on_the_monotonic_clock() -> None:
     """The scheduler times probes with the event loop's monotonic clock, never the wall clock."""
-    source = inspect.getsource(exporter.scheduler)
+    source = inspect.getsource(exporter.running.scheduler)
     assert "loop.time()" in source
     assert "time.time(" not in source

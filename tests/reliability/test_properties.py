@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from exporter.catalog import ListFormat, ProviderSpec
 from exporter.errors import ConfigError
 from exporter.outcomes import OUTCOMES, Outcome
-from exporter.probes import Prober
+from exporter.probing.probes import Prober
 from exporter.service import make_session, serve
 from exporter.settings import Settings, load_settings
 from exporter.targets import Target, resolve_targets

@@ -7,15 +7,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from exporter.catalog import ProviderSpec
-from exporter.collector import SnapshotCollector
-from exporter.exposition import TextRenderer
-from exporter.model_lists import ModelList
-from exporter.monitor import Monitor
-from exporter.official import Incident, OfficialView, OfficialWord
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
-from exporter.redis_source import RedisView, Traffic
-from exporter.scoring import Rules
+from exporter.probing.model_lists import ModelList
+from exporter.probing.official import Incident, OfficialView, OfficialWord
+from exporter.probing.probes import ProbeResult
+from exporter.serving.collector import SnapshotCollector
+from exporter.serving.exposition import TextRenderer
+from exporter.stored.redis_source import RedisView, Traffic
 from exporter.targets import Target
 
 T0 = 1_800_000_000.0

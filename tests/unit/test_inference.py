@@ -10,10 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import dialects
-from exporter.budget import TokenBudget
 from exporter.catalog import BUILTIN, AuthStyle, Dialect, ProviderSpec
-from exporter.dialects import (
+from exporter.judgement.model_tracks import ModelTrack
+from exporter.judgement.monitor import Monitor, Transition
+from exporter.judgement.scoring import Evidence, Health, Rules, State, overlay_inference, step
+from exporter.judgement.snapshot import ModelView
+from exporter.outcomes import Outcome, Verdict
+from exporter.probing import dialects
+from exporter.probing.budget import TokenBudget
+from exporter.probing.dialects import (
     PROMPT,
     PROMPT_TOKENS,
     BadStreamError,
@@ -25,14 +30,9 @@ from exporter.dialects import (
     limit_reached,
     read_event,
 )
-from exporter.inference import InferenceResult
-from exporter.model_tracks import ModelTrack
-from exporter.monitor import Monitor, Transition
-from exporter.outcomes import Outcome, Verdict
-from exporter.probes import ProbeResult
-from exporter.scoring import Evidence, Health, Rules, State, overlay_inference, step
+from exporter.probing.inference import InferenceResult
+from exporter.probing.probes import ProbeResult
 from exporter.settings import Settings, load_settings
-from exporter.snapshot import ModelView
 from exporter.targets import GoogleAccount, Target, resolve_targets
 from tests.integration.test_vertex import service_account
 

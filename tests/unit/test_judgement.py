@@ -8,12 +8,12 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from exporter.catalog import AuthStyle, ProviderSpec
-from exporter.connectivity import Network
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Rules, State
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
-from exporter.redis_source import RedisView, Traffic
-from exporter.scoring import Rules, State
+from exporter.probing.connectivity import Network
+from exporter.probing.probes import ProbeResult
+from exporter.stored.redis_source import RedisView, Traffic
 from exporter.targets import Target
 
 OK, REFUSED, E503 = Outcome.OK, Outcome.CONNECT_ERROR, Outcome.HTTP_5XX

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.catalog import ListFormat
-from exporter.model_lists import MAX_DEPTH, BadBodyError, parse_model_list
+from exporter.probing.model_lists import MAX_DEPTH, BadBodyError, parse_model_list
 
 W = frozenset({"m1", "gemini-2.0"})
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.official import (
+from exporter.judgement.scoring import State
+from exporter.probing.official import (
     MAX_NAME_CHARS,
     BadPageError,
     OfficialView,
@@ -19,7 +20,6 @@ from exporter.official import (
     disagreement,
     parse_summary,
 )
-from exporter.scoring import State
 from exporter.targets import summary_url
 from tests.support.status_pages import incident, summary
 

@@ -10,14 +10,14 @@ import pytest
 from pydantic import SecretStr
 
 from exporter.catalog import ProviderSpec
-from exporter.inference import InferenceResult
-from exporter.model_lists import ModelList
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Health, Rules, State
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
-from exporter.replicas import owner, scope
-from exporter.scoring import Health, Rules, State
-from exporter.shared_results import SharedResults, backoff_of, decode, encode
+from exporter.probing.inference import InferenceResult
+from exporter.probing.model_lists import ModelList
+from exporter.probing.probes import ProbeResult
+from exporter.running.shared_results import SharedResults, backoff_of, decode, encode
+from exporter.stored.replicas import owner, scope
 from exporter.targets import Target
 
 T0 = 1_800_000_000.0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.outcomes import Verdict
-from exporter.scoring import (
+from exporter.judgement.scoring import (
     Evidence,
     Health,
     Rules,
@@ -16,6 +15,7 @@ from exporter.scoring import (
     score,
     step,
 )
+from exporter.outcomes import Verdict
 
 RULES = Rules()
 QUIET = Evidence()
@@ -157,7 +157,7 @@ def test_custom_weights() -> None:
 
 def test_gateway_without_recorded_failures_says_nothing() -> None:
     """The backend's zero failures (it records only successes) is no error rate at all."""
-    from exporter.redis_source import Traffic
+    from exporter.stored.redis_source import Traffic
 
     assert Traffic(requests=10.0, failures=0.0).failure_ratio is None
     assert Traffic(requests=10.0, failures=2.0).failure_ratio == 0.2

@@ -13,8 +13,8 @@ import structlog
 
 from exporter.config_text import MAX_CONFIG_FILE_BYTES, read_config_file, text_problem
 from exporter.errors import ConfigError
-from exporter.listening import check_listen, listen_error
-from exporter.supervisor import supervise
+from exporter.running.supervisor import supervise
+from exporter.serving.listening import check_listen, listen_error
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from exporter.judgement.windows import ProviderWindows, Ring, UptimeRing
 from exporter.outcomes import Outcome
-from exporter.windows import ProviderWindows, Ring, UptimeRing
 
 T0 = 1_700_000_000.0
 

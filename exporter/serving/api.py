@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.official import INDICATORS, OfficialView, disagreement
-from exporter.openapi import API_PREFIX, openapi_document
-from exporter.scoring import STATES
-from exporter.snapshot import AVAILABILITY_WINDOWS, ModelView, ProviderView, Snapshot
+from exporter.judgement.scoring import STATES
+from exporter.judgement.snapshot import AVAILABILITY_WINDOWS, ModelView, ProviderView, Snapshot
+from exporter.probing.official import INDICATORS, OfficialView, disagreement
+from exporter.serving.openapi import API_PREFIX, openapi_document
 
 JSON = dict[str, Any]
 

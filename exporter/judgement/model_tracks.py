@@ -6,18 +6,18 @@ import bisect
 from collections import deque
 from collections.abc import Sequence
 
-from exporter.inference import InferenceResult
-from exporter.outcomes import OUTCOMES, Verdict, verdict
-from exporter.quantiles import quantile
-from exporter.scoring import Evidence, initial_health
-from exporter.snapshot import (
+from exporter.judgement.scoring import Evidence, initial_health
+from exporter.judgement.snapshot import (
     AVAILABILITY_WINDOWS,
     TPS_BUCKETS,
     TTFT_BUCKETS,
     Histogram,
     ModelView,
 )
-from exporter.windows import WINDOWS, Ring
+from exporter.judgement.windows import WINDOWS, Ring
+from exporter.outcomes import OUTCOMES, Verdict, verdict
+from exporter.probing.inference import InferenceResult
+from exporter.quantiles import quantile
 
 HOUR = 3600.0
 RECENT = 3  # `slow` and `slow_tokens` are judged on the median of this many last probes

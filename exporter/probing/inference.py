@@ -10,15 +10,15 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
-from exporter import dialects
-from exporter.dialects import BadStreamError, Event, Quirks, SseParser
 from exporter.errors import TokenError
 from exporter.logs import exception_site
 from exporter.outcomes import Outcome
-from exporter.probes import Partial, Prober, classify_error, classify_status
+from exporter.probing import dialects
+from exporter.probing.dialects import BadStreamError, Event, Quirks, SseParser
+from exporter.probing.probes import Partial, Prober, classify_error, classify_status
 from exporter.targets import Target
 
-log = structlog.get_logger("exporter.inference")
+log = structlog.get_logger("exporter.probing.inference")
 
 ERROR_BODY_BYTES = 16_384  # of a 400, read to learn what the provider refused
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
-log = structlog.get_logger("exporter.replicas")
+log = structlog.get_logger("exporter.stored.replicas")
 
 # KEYS[1]: the replica set; ARGV: replica id, lease in ms. Returns the live replicas.
 HEARTBEAT = """

@@ -15,7 +15,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as PromExemplar
 
-from exporter.families import (
+from exporter.judgement.snapshot import Histogram, Snapshot
+from exporter.serving.families import (
     FAMILIES,
     PROCESS_FAMILIES,
     Row,
@@ -23,7 +24,6 @@ from exporter.families import (
     emit_provider,
     family_names,
 )
-from exporter.snapshot import Histogram, Snapshot
 
 __all__ = [
     "PROCESS_FAMILIES",

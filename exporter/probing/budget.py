@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from exporter.dialects import MAX_REMEMBERED_INPUT, PROMPT_TOKENS
-from exporter.inference import InferenceResult
 from exporter.outcomes import Outcome
+from exporter.probing.dialects import MAX_REMEMBERED_INPUT, PROMPT_TOKENS
+from exporter.probing.inference import InferenceResult
 
 DAY = 86_400.0
 

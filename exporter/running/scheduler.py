@@ -10,14 +10,14 @@ from dataclasses import replace
 
 import structlog
 
-from exporter.connectivity import NETWORK_OUTCOMES, ConnectivityCheck
+from exporter.judgement.monitor import Monitor, Transition
 from exporter.logs import exception_site
-from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Outcome
-from exporter.probes import Prober, ProbeResult
+from exporter.probing.connectivity import NETWORK_OUTCOMES, ConnectivityCheck
+from exporter.probing.probes import Prober, ProbeResult
 from exporter.targets import Target
 
-log = structlog.get_logger("exporter.scheduler")
+log = structlog.get_logger("exporter.running.scheduler")
 
 JITTER = 0.1  # each probe starts up to 10 % of an interval late, so providers spread out
 MAX_CONFIRM_SPACING = 2.0  # seconds between confirmation probes at most

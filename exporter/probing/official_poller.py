@@ -18,8 +18,8 @@ import aiohttp
 import structlog
 from aiohttp.resolver import ThreadedResolver
 
-from exporter.official import BadPageError, OfficialView, OfficialWord, parse_summary
-from exporter.probes import READ_CHUNK, USER_AGENT
+from exporter.probing.official import BadPageError, OfficialView, OfficialWord, parse_summary
+from exporter.probing.probes import READ_CHUNK, USER_AGENT
 from exporter.targets import StatusPage
 
 log = structlog.get_logger("exporter.status_pages")

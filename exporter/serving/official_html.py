@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from exporter.official import OfficialView, disagreement
-from exporter.scoring import State
+from exporter.judgement.scoring import State
+from exporter.probing.official import OfficialView, disagreement
 
 INDICATOR_TEXT = {
     "none": "operational",

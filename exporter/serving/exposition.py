@@ -17,8 +17,8 @@ from typing import cast
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.utils import floatToGoString
 
-from exporter.families import FAMILIES, Family, Row, emit_exporter, emit_provider
-from exporter.snapshot import Histogram, ProviderView, Snapshot
+from exporter.judgement.snapshot import Histogram, ProviderView, Snapshot
+from exporter.serving.families import FAMILIES, Family, Row, emit_exporter, emit_provider
 
 _BY_NAME = {family.name: family for family in FAMILIES}
 _go_float = cast(Callable[[float], str], floatToGoString)

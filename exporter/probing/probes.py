@@ -19,13 +19,13 @@ from exporter import __version__
 from exporter.catalog import AuthStyle
 from exporter.errors import TokenError
 from exporter.logs import exception_site
-from exporter.model_lists import BadBodyError, ModelList, parse_model_list
 from exporter.outcomes import Outcome
+from exporter.probing.model_lists import BadBodyError, ModelList, parse_model_list
 from exporter.targets import GoogleAccount, Target
 
 USER_AGENT = f"gatewayz-provider-exporter/{__version__}"
 
-log = structlog.get_logger("exporter.probes")
+log = structlog.get_logger("exporter.probing.probes")
 
 
 class TokenSource(Protocol):
@@ -157,7 +157,7 @@ class Prober:
         source = self._tokens.get(slug)
         if source is None:
             # google-auth and requests cost ~30 MB of memory: loaded only when Vertex is watched
-            from exporter.vertex_auth import GoogleTokenSource
+            from exporter.probing.vertex_auth import GoogleTokenSource
 
             source = self._tokens[slug] = GoogleTokenSource(account, self.timeout)
         return await source.token()

@@ -13,11 +13,11 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
 
-from exporter.api import add_api_routes
-from exporter.exposition import TextRenderer
-from exporter.openapi import API_PREFIX
-from exporter.snapshot import Snapshot
-from exporter.status_page import add_page_route, unauthorized_page
+from exporter.judgement.snapshot import Snapshot
+from exporter.serving.api import add_api_routes
+from exporter.serving.exposition import TextRenderer
+from exporter.serving.openapi import API_PREFIX
+from exporter.serving.status_page import add_page_route, unauthorized_page
 
 OPEN_PATHS = frozenset({"/healthz"})
 MAX_REQUEST_BYTES = 16 * 1024

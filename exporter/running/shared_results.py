@@ -20,12 +20,12 @@ from typing import Any, cast
 import structlog
 from redis.asyncio import Redis
 
-from exporter.inference import InferenceResult
-from exporter.model_lists import ModelList
-from exporter.monitor import Monitor
+from exporter.judgement.monitor import Monitor
+from exporter.judgement.scoring import Health, State
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
-from exporter.scoring import Health, State
+from exporter.probing.inference import InferenceResult
+from exporter.probing.model_lists import ModelList
+from exporter.probing.probes import ProbeResult
 
 log = structlog.get_logger("exporter.shared")
 

@@ -12,12 +12,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from exporter import __version__
-from exporter.official import COMPONENT_STATUSES, INDICATORS, OfficialView
-from exporter.outcomes import LIST_OUTCOMES, OUTCOMES
-from exporter.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
-from exporter.replicas import ReplicaStats
-from exporter.scoring import STATES
-from exporter.snapshot import (
+from exporter.judgement.scoring import STATES
+from exporter.judgement.snapshot import (
     AVAILABILITY_WINDOWS,
     LAG_BUCKETS,
     LATENCY_BUCKETS,
@@ -28,6 +24,10 @@ from exporter.snapshot import (
     ProviderView,
     Snapshot,
 )
+from exporter.outcomes import LIST_OUTCOMES, OUTCOMES
+from exporter.probing.official import COMPONENT_STATUSES, INDICATORS, OfficialView
+from exporter.stored.redis_source import BACKEND_STATUSES, BREAKER_STATES, RedisView, Traffic
+from exporter.stored.replicas import ReplicaStats
 
 Kind = Literal["gauge", "counter", "histogram"]
 SCORE_COMPONENTS = ("availability", "error_rate", "latency", "breaker")

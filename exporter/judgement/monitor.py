@@ -7,17 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from exporter.budget import TokenBudget
-from exporter.connectivity import NETWORK_OUTCOMES, Network
-from exporter.history import Record
-from exporter.inference import InferenceResult
-from exporter.model_tracks import ModelTrack
-from exporter.official import OfficialView
-from exporter.outcomes import LIST_OUTCOMES, Verdict, verdict
-from exporter.probes import ProbeResult
-from exporter.redis_source import RedisView, Traffic
-from exporter.replicas import ReplicaStats
-from exporter.scoring import (
+from exporter.judgement.model_tracks import ModelTrack
+from exporter.judgement.scoring import (
     Evidence,
     Health,
     Rules,
@@ -30,7 +21,7 @@ from exporter.scoring import (
     score,
     step,
 )
-from exporter.snapshot import (
+from exporter.judgement.snapshot import (
     AVAILABILITY_WINDOWS,
     LAG_BUCKETS,
     LATENCY_BUCKETS,
@@ -40,8 +31,17 @@ from exporter.snapshot import (
     ProviderView,
     Snapshot,
 )
+from exporter.judgement.windows import ProviderWindows, Ring, RingCopy, UptimeRing
+from exporter.outcomes import LIST_OUTCOMES, Verdict, verdict
+from exporter.probing.budget import TokenBudget
+from exporter.probing.connectivity import NETWORK_OUTCOMES, Network
+from exporter.probing.inference import InferenceResult
+from exporter.probing.official import OfficialView
+from exporter.probing.probes import ProbeResult
+from exporter.stored.history import Record
+from exporter.stored.redis_source import RedisView, Traffic
+from exporter.stored.replicas import ReplicaStats
 from exporter.targets import Target
-from exporter.windows import ProviderWindows, Ring, RingCopy, UptimeRing
 
 VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough to rebuild it
 GATEWAY_WINDOW = 3600.0  # the backend's request counters cover the last hour

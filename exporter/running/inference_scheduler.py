@@ -8,16 +8,22 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from exporter.budget import TokenBudget
-from exporter.connectivity import NETWORK_OUTCOMES, ConnectivityCheck
-from exporter.inference import InferenceProber, InferenceResult
+from exporter.judgement.monitor import Monitor, Transition
 from exporter.logs import exception_site
-from exporter.monitor import Monitor, Transition
 from exporter.outcomes import Outcome
-from exporter.scheduler import JITTER, MAX_BACKOFF, MAX_CONFIRM_SPACING, MAX_TICK, sleep_until
+from exporter.probing.budget import TokenBudget
+from exporter.probing.connectivity import NETWORK_OUTCOMES, ConnectivityCheck
+from exporter.probing.inference import InferenceProber, InferenceResult
+from exporter.running.scheduler import (
+    JITTER,
+    MAX_BACKOFF,
+    MAX_CONFIRM_SPACING,
+    MAX_TICK,
+    sleep_until,
+)
 from exporter.targets import Target
 
-log = structlog.get_logger("exporter.inference")
+log = structlog.get_logger("exporter.probing.inference")
 
 Pair = tuple[Target, str]
 OnResult = Callable[[InferenceResult | None, str, str, list[Transition]], None]

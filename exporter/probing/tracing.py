@@ -6,7 +6,7 @@ import threading
 
 from exporter import __version__
 from exporter.outcomes import Outcome
-from exporter.probes import ProbeResult
+from exporter.probing.probes import ProbeResult
 
 SERVICE_NAME = "provider-exporter"
 
@@ -35,7 +35,7 @@ class ProbeTracer:
         self._provider.add_span_processor(
             BatchSpanProcessor(exporter, max_queue_size=2048, schedule_delay_millis=1000)
         )
-        self._tracer = self._provider.get_tracer("exporter.probes", __version__)
+        self._tracer = self._provider.get_tracer("exporter.probing.probes", __version__)
 
     def trace(self, result: ProbeResult) -> str:
         """Record `result` as a span with its real start and end; return the trace id (hex)."""

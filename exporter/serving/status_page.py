@@ -9,12 +9,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from exporter.api import iso_time, ordered
-from exporter.official import OfficialView
-from exporter.official_html import disagreement_note, official_row
+from exporter.judgement.scoring import STATES, State
+from exporter.judgement.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
 from exporter.outcomes import Outcome
-from exporter.scoring import STATES, State
-from exporter.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
+from exporter.probing.official import OfficialView
+from exporter.serving.api import iso_time, ordered
+from exporter.serving.official_html import disagreement_note, official_row
 
 REFRESH_SECONDS = 15
 NO_DATA = '<span class="none" title="no data">—</span>'

@@ -12,11 +12,11 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from exporter.history import HistoryStore
-from exporter.monitor import Monitor, Transition
-from exporter.redis_source import RedisSource, RedisView
+from exporter.judgement.monitor import Monitor, Transition
+from exporter.running.shared_results import SharedResults
 from exporter.settings import Settings
-from exporter.shared_results import SharedResults
+from exporter.stored.history import HistoryStore
+from exporter.stored.redis_source import RedisSource, RedisView
 
 log = structlog.get_logger("exporter.redis")
 

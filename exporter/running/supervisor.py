@@ -9,7 +9,7 @@ import structlog
 
 from exporter.logs import exception_site
 
-log = structlog.get_logger("exporter.supervisor")
+log = structlog.get_logger("exporter.running.supervisor")
 
 FIRST_BACKOFF = 1.0  # seconds before the first restart; doubled on each one after
 MAX_BACKOFF = 60.0  # and never longer; a loop that ran this long starts again from the first

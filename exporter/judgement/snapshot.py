@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.official import OfficialView
+from exporter.judgement.scoring import Score, State
+from exporter.judgement.windows import RingCopy, minute_series
 from exporter.outcomes import Outcome
-from exporter.redis_source import RedisView, Traffic
-from exporter.replicas import ReplicaStats
-from exporter.scoring import Score, State
-from exporter.windows import RingCopy, minute_series
+from exporter.probing.official import OfficialView
+from exporter.stored.redis_source import RedisView, Traffic
+from exporter.stored.replicas import ReplicaStats
 
 # Buckets of `provider_response_time_seconds` (upper bounds, seconds; +Inf implied).
 LATENCY_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)

@@ -6,10 +6,10 @@ from typing import Any
 
 from exporter import __version__
 from exporter.catalog import SLUG_PATTERN
-from exporter.official import COMPONENT_STATUSES, INDICATORS
+from exporter.judgement.scoring import STATES
+from exporter.judgement.snapshot import AVAILABILITY_WINDOWS
 from exporter.outcomes import OUTCOMES
-from exporter.scoring import STATES
-from exporter.snapshot import AVAILABILITY_WINDOWS
+from exporter.probing.official import COMPONENT_STATUSES, INDICATORS
 
 API_PREFIX = "/api/v1"
 JSON = dict[str, Any]

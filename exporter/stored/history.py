@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from redis.asyncio import Redis
 
-log = structlog.get_logger("exporter.history")
+log = structlog.get_logger("exporter.stored.history")
 
 VERSION = 1
 TTL_SECONDS = 25 * 3600  # a day of history plus margin; nothing grows without bound
