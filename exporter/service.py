@@ -149,9 +149,49 @@ async def serve(
         extra=[shipper] if shipper else [],
     )
     clock = Clock()
-    models = by_provider(settings.watched_models)
+    monitor = make_monitor(settings, targets, clock)
+    collectors = [LokiCollector(shipper)] if shipper else []
+    runner = await _start_web(_make_app(settings, monitor, clock, collectors), settings)
+    _log_start(settings, targets)
+    redis = make_redis(settings)
+    keeper = None
+    tracer = _make_tracer(settings)
+    try:
+        # Loki and the status pages get their own connection pools (and the pages their own DNS
+        # threads): a push or a slow status page never waits for a probe's slot, nor holds one
+        async with (
+            make_session(settings) as session,
+            aiohttp.ClientSession() as loki_session,
+            page_session() as pages_session,
+        ):
+            work, probing = _probing_loops(settings, targets, monitor, clock, session, tracer)
+            if shipper is not None:
+                work["loki"] = lambda: shipper.run(loki_session)
+            pages = _make_status_pages(settings, pages_session, monitor, targets, clock)
+            if pages is not None:
+                work["status_pages"] = pages.run
+            if redis is not None:
+                keeper, loops = await _start_redis(
+                    redis, settings, monitor, targets, clock, probing
+                )
+                work.update(loops)
+            await _run_until(work, stop)
+            if shipper is not None:
+                await shipper.flush(loki_session)
+    finally:
+        if keeper is not None:
+            await _final_save(keeper)
+        if redis is not None:
+            await redis.aclose()
+        if tracer is not None:
+            tracer.shutdown(timeout=2.0)
+        await runner.cleanup()
+        log.info("exporter_stopped")
+
+
+def make_monitor(settings: Settings, targets: Sequence[Target], clock: Clock) -> Monitor:
+    """Return the monitor of these targets, with the token budget when pairs are probed."""
     inference = by_provider(settings.inference_pairs)
-    network = make_network(settings, targets)
     budget = (
         TokenBudget(
             settings.inference_budget_tokens_per_day,
@@ -164,28 +204,36 @@ async def serve(
     monitor = Monitor(
         targets,
         Rules.from_settings(settings),
-        models,
+        by_provider(settings.watched_models),
         clock.now(),
         interval=settings.probe_interval_seconds,
-        network=network,
+        network=make_network(settings, targets),
         inference=inference,
         model_rules=Rules.for_models(settings),
         inference_interval=settings.inference_probe_interval_seconds,
         budget=budget,
         vantage=settings.vantage,
     )
-    configured = [target.slug for target in targets if target.configured]
-    monitor.replica_stats = lambda: ReplicaStats(1, len(configured), 0)  # alone, until Redis
+    configured = sum(target.configured for target in targets)
+    monitor.replica_stats = lambda: ReplicaStats(1, configured, 0)  # alone, until Redis says
+    return monitor
+
+
+def _make_app(
+    settings: Settings, monitor: Monitor, clock: Clock, collectors: list[LokiCollector]
+) -> web.Application:
     token = settings.metrics_auth_token
-    collectors = [LokiCollector(shipper)] if shipper else []
     # Handlers publish a fresh snapshot on the event loop; the render thread reads the last one.
-    app = make_app(
+    return make_app(
         lambda: monitor.publish(clock.now()),
         make_registry(lambda: monitor.published, *collectors),
         token.get_secret_value() if token else None,
         text=TextRenderer(lambda: monitor.published, make_process_registry(*collectors)),
     )
-    runner = await _start_web(app, settings)
+
+
+def _log_start(settings: Settings, targets: Sequence[Target]) -> None:
+    inference = by_provider(settings.inference_pairs)
     log.info(
         "exporter_started",
         port=settings.port,
@@ -203,67 +251,65 @@ async def serve(
             "PROVIDERS_FILE; serving self-metrics"
             + (" and the backend's Redis signals" if settings.redis_url else ""),
         )
-    redis = make_redis(settings)
-    keeper = None
-    tracer = _make_tracer(settings)
-    try:
-        # Loki and the status pages get their own connection pools (and the pages their own DNS
-        # threads): a push or a slow status page never waits for a probe's slot, nor holds one
-        async with (
-            make_session(settings) as session,
-            aiohttp.ClientSession() as loki_session,
-            page_session() as pages_session,
-        ):
-            prober = _make_prober(settings, session, models)
-            scheduler = _make_scheduler(settings, prober, monitor, targets, clock)
-            scheduler.trace = tracer.trace if tracer else None
-            work: dict[str, Loop] = {}
-            if network.measured:
-                scheduler.connectivity = _make_connectivity(settings, monitor, clock)
-                work["connectivity"] = scheduler.connectivity.run
-            if any(target.configured for target in targets):
-                work["probes"] = scheduler.run
-            pairs = [(t, m) for t in targets if t.configured for m in inference.get(t.slug, ())]
-            inferring = None
-            if budget is not None and pairs:
-                inferring = InferenceScheduler(
-                    pairs,
-                    InferenceProber(prober, max_tokens=settings.inference_max_output_tokens),
-                    monitor,
-                    budget,
-                    interval=settings.inference_probe_interval_seconds,
-                    now=clock.now,
-                    on_result=inference_logger(),
-                )
-                inferring.connectivity = scheduler.connectivity
-                work["inference"] = inferring.run
-            if shipper is not None:
-                work["loki"] = lambda: shipper.run(loki_session)
-            pages = _make_status_pages(settings, pages_session, monitor, targets, clock)
-            if pages is not None:
-                work["status_pages"] = pages.run
-            if redis is not None:
-                keeper, loops = await _start_passive(redis, settings, monitor, targets, clock)
-                work.update(loops)
-                shared, loops = await _start_sharing(redis, settings, monitor, configured, clock)
-                keeper.shared = shared.results
-                for probing in (scheduler, inferring):
-                    if probing is not None:
-                        probing.owns = shared.membership.owns
-                        probing.share = shared.share
-                work.update(loops)
-            await _run_until(work, stop)
-            if shipper is not None:
-                await shipper.flush(loki_session)
-    finally:
-        if keeper is not None:
-            await _final_save(keeper)
-        if redis is not None:
-            await redis.aclose()
-        if tracer is not None:
-            tracer.shutdown(timeout=2.0)
-        await runner.cleanup()
-        log.info("exporter_stopped")
+
+
+Probing = list[Scheduler | InferenceScheduler]  # what probes providers: the replicas gate it
+
+
+def _probing_loops(
+    settings: Settings,
+    targets: Sequence[Target],
+    monitor: Monitor,
+    clock: Clock,
+    session: aiohttp.ClientSession,
+    tracer: ProbeTracer | None,
+) -> tuple[dict[str, Loop], Probing]:
+    """Return the loops that probe (list, inference, connectivity) and the schedulers."""
+    prober = _make_prober(settings, session, by_provider(settings.watched_models))
+    scheduler = _make_scheduler(settings, prober, monitor, targets, clock)
+    scheduler.trace = tracer.trace if tracer else None
+    work: dict[str, Loop] = {}
+    probing: Probing = [scheduler]
+    if monitor.network.measured:
+        scheduler.connectivity = _make_connectivity(settings, monitor, clock)
+        work["connectivity"] = scheduler.connectivity.run
+    if any(target.configured for target in targets):
+        work["probes"] = scheduler.run
+    inference = by_provider(settings.inference_pairs)
+    pairs = [(t, m) for t in targets if t.configured for m in inference.get(t.slug, ())]
+    if monitor.budget is not None and pairs:
+        inferring = InferenceScheduler(
+            pairs,
+            InferenceProber(prober, max_tokens=settings.inference_max_output_tokens),
+            monitor,
+            monitor.budget,
+            interval=settings.inference_probe_interval_seconds,
+            now=clock.now,
+            on_result=inference_logger(),
+        )
+        inferring.connectivity = scheduler.connectivity
+        work["inference"] = inferring.run
+        probing.append(inferring)
+    return work, probing
+
+
+async def _start_redis(
+    redis: Redis,
+    settings: Settings,
+    monitor: Monitor,
+    targets: Sequence[Target],
+    clock: Clock,
+    probing: Probing,
+) -> tuple[HistoryKeeper, dict[str, Loop]]:
+    """Start what runs through Redis: the backend poller, the history, the replicas' sharing."""
+    keeper, work = await _start_passive(redis, settings, monitor, targets, clock)
+    configured = [target.slug for target in targets if target.configured]
+    shared, loops = await _start_sharing(redis, settings, monitor, configured, clock)
+    keeper.shared = shared.results
+    for scheduler in probing:
+        scheduler.owns = shared.membership.owns
+        scheduler.share = shared.share
+    return keeper, {**work, **loops}
 
 
 def make_network(settings: Settings, targets: Sequence[Target]) -> Network:

@@ -97,27 +97,26 @@ class RedisSource:
         self._client = client
         self._spellings = spellings(slugs)
         self._max_keys = max_keys
-        self._errors: Counter[str] = Counter(dict.fromkeys(PATTERNS, 0))
-        self._logged: set[str] = set()
+        self._decode = Decoder(self._spellings)
 
     @property
     def parse_errors(self) -> dict[str, int]:
-        return dict(self._errors)
+        return self._decode.parse_errors
 
     async def poll(self, now: float) -> RedisView:
         """Read everything once. Raises redis errors and TimeoutError; never on bad values."""
         direct, found = await self._read_direct(now)
         latency_keys = await self._scan("latency:*")
         samples = await self._read_latencies(latency_keys, now)
-        breakers, traffic, status = self._parse_direct(direct, now)
-        models = self._backend_models(direct.get("health:models"))
+        breakers, traffic, status = self._decode.direct(direct, now)
+        models = self._decode.backend_models(direct.get("health:models"))
         for slug, values in samples.items():
             old = traffic.get(slug, Traffic())
             traffic[slug] = Traffic(old.requests, old.failures, _quantiles(values))
         return RedisView(
             up=True,
             keys_read=found + len(latency_keys),
-            parse_errors=dict(self._errors),
+            parse_errors=self._decode.parse_errors,
             breakers=breakers,
             traffic=traffic,
             backend_status=status,
@@ -143,7 +142,7 @@ class RedisSource:
         direct = {}
         for (key, _), reply in zip(keys, replies, strict=True):
             if isinstance(reply, Exception):  # e.g. WRONGTYPE: someone else's key, not ours to read
-                self._bad(_pattern_of(key))
+                self._decode.bad(_pattern_of(key))
             elif reply:
                 direct[key] = reply
         return direct, len(direct)
@@ -166,36 +165,50 @@ class RedisSource:
                 pipe.zrangebyscore(key, now - LATENCY_HORIZON, "+inf")
             replies = await pipe.execute(raise_on_error=False)
             for key, members in zip(batch, replies, strict=True):
-                slug = self._slug_of_latency_key(key)
+                slug = self._decode.slug_of_latency_key(key)
                 if slug is None:
                     continue
                 if isinstance(members, Exception):  # a `latency:` key that is not a sorted set
-                    self._bad("latency:{provider}:{model}")
+                    self._decode.bad("latency:{provider}:{model}")
                     continue
-                samples.setdefault(slug, []).extend(self._latencies(members))
+                samples.setdefault(slug, []).extend(self._decode.latencies(members))
         return samples
 
-    def _slug_of_latency_key(self, key: str) -> str | None:
+
+class Decoder:
+    """The decoders of each key pattern the backend writes; a value that does not parse is
+    counted (and logged once per pattern), never raised."""
+
+    def __init__(self, spellings: Mapping[str, str]) -> None:
+        self._spellings = spellings  # every spelling of a known provider -> its slug
+        self._errors: Counter[str] = Counter(dict.fromkeys(PATTERNS, 0))
+        self._logged: set[str] = set()
+
+    @property
+    def parse_errors(self) -> dict[str, int]:
+        return dict(self._errors)
+
+    def slug_of_latency_key(self, key: str) -> str | None:
         _, _, rest = key.partition(":")
         provider, _, model = rest.partition(":")
         slug = self._spellings.get(provider) or self._spellings.get(normalise_slug(provider))
         if not model:
-            self._bad("latency:{provider}:{model}")
+            self.bad("latency:{provider}:{model}")
         return slug if model else None
 
-    def _latencies(self, members: Iterable[str]) -> Iterable[float]:
+    def latencies(self, members: Iterable[str]) -> Iterable[float]:
         for member in members:
             try:
                 millis = float(member)
             except (TypeError, ValueError):
-                self._bad("latency:{provider}:{model}")
+                self.bad("latency:{provider}:{model}")
                 continue
             if math.isfinite(millis) and millis >= 0:
                 yield millis / 1000
             else:
-                self._bad("latency:{provider}:{model}")
+                self.bad("latency:{provider}:{model}")
 
-    def _parse_direct(
+    def direct(
         self, direct: Mapping[str, Any], now: float
     ) -> tuple[dict[str, str], dict[str, Traffic], dict[str, str]]:
         this_hour, last_hour = hour_keys(now)
@@ -205,55 +218,55 @@ class RedisSource:
         for variant, slug in self._spellings.items():
             state = direct.get(f"circuit_breaker:{variant}:state")
             if state is not None:
-                self._breaker(slug, state, breakers)
-            current = self._counts(direct.get(f"metrics:{variant}:{this_hour}"))
-            previous = self._counts(direct.get(f"metrics:{variant}:{last_hour}"))
+                self.breaker(slug, state, breakers)
+            current = self.counts(direct.get(f"metrics:{variant}:{this_hour}"))
+            previous = self.counts(direct.get(f"metrics:{variant}:{last_hour}"))
             if current is None and previous is None:
                 continue
             # Last hour ≈ this hour so far + the part of the previous hour still inside the hour.
             weight = 1 - elapsed
             (cur_req, cur_fail), (prev_req, prev_fail) = current or (0, 0), previous or (0, 0)
             traffic[slug] = Traffic(cur_req + weight * prev_req, cur_fail + weight * prev_fail)
-        return breakers, traffic, self._backend_status(direct.get("health:providers"))
+        return breakers, traffic, self.backend_status(direct.get("health:providers"))
 
-    def _breaker(self, slug: str, raw: str, breakers: dict[str, str]) -> None:
+    def breaker(self, slug: str, raw: str, breakers: dict[str, str]) -> None:
         state = raw.strip().lower()
         if state in BREAKER_STATES:
             breakers[slug] = state
         else:
-            self._bad("circuit_breaker:{provider}:state")
+            self.bad("circuit_breaker:{provider}:state")
 
-    def _counts(self, fields: Mapping[str, str] | None) -> tuple[int, int] | None:
+    def counts(self, fields: Mapping[str, str] | None) -> tuple[int, int] | None:
         if not fields:
             return None
         try:
             total = int(fields.get("total_requests", "0"))
             failed = int(fields.get("failed_requests", "0"))
         except ValueError:
-            self._bad("metrics:{provider}:{hour}")
+            self.bad("metrics:{provider}:{hour}")
             return None
         if total < 0 or failed < 0:
-            self._bad("metrics:{provider}:{hour}")
+            self.bad("metrics:{provider}:{hour}")
             return None
         return total, failed
 
-    def _backend_status(self, raw: str | None) -> dict[str, str]:
+    def backend_status(self, raw: str | None) -> dict[str, str]:
         """Return the backend monitor's own status per provider (health:providers)."""
         status = {}
-        for slug, value in self._monitor_rows(raw, "health:providers", "providers"):
+        for slug, value in self.monitor_rows(raw, "health:providers", "providers"):
             if value in BACKEND_STATUSES:
                 status[slug] = value
         return status
 
-    def _backend_models(self, raw: str | None) -> dict[str, dict[str, int]]:
+    def backend_models(self, raw: str | None) -> dict[str, dict[str, int]]:
         """Count the backend monitor's healthy and unhealthy models per provider (health:models)."""
         counts: dict[str, dict[str, int]] = {}
-        for slug, value in self._monitor_rows(raw, "health:models", "models"):
+        for slug, value in self.monitor_rows(raw, "health:models", "models"):
             if value in ("healthy", "unhealthy"):
                 counts.setdefault(slug, {"healthy": 0, "unhealthy": 0})[value] += 1
         return counts
 
-    def _monitor_rows(self, raw: str | None, key: str, field: str) -> list[tuple[str, str]]:
+    def monitor_rows(self, raw: str | None, key: str, field: str) -> list[tuple[str, str]]:
         """Return (slug, status) of the rows of a backend monitor key about known providers."""
         if raw is None:
             return []
@@ -261,7 +274,7 @@ class RedisSource:
             rows = json.loads(raw)[field]
             assert isinstance(rows, list)
         except (ValueError, KeyError, TypeError, AssertionError, RecursionError):
-            self._bad(key)
+            self.bad(key)
             return []
         found = []
         for row in rows:
@@ -270,7 +283,7 @@ class RedisSource:
                 found.append((slug, str(row.get("status"))))
         return found
 
-    def _bad(self, pattern: str) -> None:
+    def bad(self, pattern: str) -> None:
         """Count a value that did not parse; log once per key pattern."""
         self._errors[pattern] += 1
         if pattern not in self._logged:
