@@ -1,4 +1,5 @@
-"""`python -m bench [--smoke] [--out PATH] [--only inference]`: run benchmarks, write the report."""
+"""`python -m bench [--smoke] [--out PATH] [--only inference|replicas]`: run benchmarks, write
+the report."""
 
 from bench.main import main
 

@@ -1,6 +1,7 @@
 """Run every benchmark and write the report (`python -m bench [--smoke] [--out PATH]`).
 
-`--only inference` runs one part and splices its section into the report at --out instead.
+`--only inference` (or `--only replicas`) runs one part and splices its section into the report
+at --out instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from bench.inference import InferenceLoad, inference_table, run_inference
 from bench.machine import describe
 from bench.memory import Memory, run_memory
 from bench.redis_poll import Poll, run_redis
+from bench.replicas import ROWS as REPLICA_ROWS
+from bench.replicas import ReplicaLoad, replicas_table, run_replicas
 from bench.report import Row, Table, median_worst, render_report, seconds, splice
 from bench.scrape import Render, run_scrape
 from bench.simulate import simulate_blackbox, simulate_exporter
@@ -76,6 +79,7 @@ class Size:
     memory_warm: float
     redis_unrelated: int
     redis_polls: int
+    replicas: ReplicaLoad
 
 
 FULL = Size(
@@ -94,6 +98,7 @@ FULL = Size(
     memory_warm=60.0,
     redis_unrelated=100_000,
     redis_polls=20,
+    replicas=ReplicaLoad(providers=20, interval=1.0, lease=3.0, warm=5.0, seconds=60.0),
 )
 SMOKE = Size(
     name="smoke",
@@ -111,6 +116,7 @@ SMOKE = Size(
     memory_warm=1.0,
     redis_unrelated=1_000,
     redis_polls=2,
+    replicas=ReplicaLoad(providers=20, interval=1.0, lease=3.0, warm=1.0, seconds=4.0),
 )
 
 # Every row of the report, by section: the smoke test checks the report holds exactly these.
@@ -145,6 +151,7 @@ EXPECTED_ROWS: dict[str, tuple[str, ...]] = {
         "growth after warm-up",
     ),
     "Redis poll": ("poll of 100 providers' keys among unrelated keys",),
+    "Replicas": REPLICA_ROWS,
 }
 
 
@@ -281,8 +288,9 @@ def detection_table(
         f"history. Outages last {t.outage:g} s, the latency spike {t.slow:g} s, flapping "
         f"{t.flap:g} s ({t.flap_period:g} s down / {t.flap_period:g} s up), random failures "
         f"{t.random:g} s. Times come from the exporter's `provider_state_changed` log events.",
-        "Simulated: `exporter.monitor.Monitor` fed synthetic probe results with the scheduler's "
-        "timing (15 s slots + up to 10 % jitter, confirmation probes 2 s apart, 10 s timeout) "
+        "Simulated: `exporter.judgement.monitor.Monitor` fed synthetic probe results with the "
+        "scheduler's timing (15 s slots + up to 10 % jitter, confirmation probes 2 s apart, "
+        "10 s timeout) "
         "over 24 h: hard down 10 min at 02:00, 5xx burst 3 min at 04:00, hang 10 min at 06:00, "
         "latency 1 s → 5 s for 30 min at 08:00, flapping for 30 min at 10:00, 5 % random 503s "
         "from 12:00 to 24:00.",
@@ -380,7 +388,8 @@ def scrape_table(size: Size, renders: dict[int, tuple[Render, Render, Render]]) 
         f"Each provider watches {size.models} models; each render timed "
         f"{size.renders(100)} times at 20 and 100 providers, {size.renders(500)} times at 500. "
         "exporter = what /metrics does for the text format: `Monitor.publish` (builds the "
-        "views of providers probed since the last scrape) then `exporter.exposition.TextRenderer`"
+        "views of providers probed since the last scrape) then "
+        "`exporter.serving.exposition.TextRenderer`"
         ", with one new probe of every provider before each scrape (as in a 15 s scrape interval"
         " at the default 15 s probe interval); `views unchanged` = two scrapes with no probe "
         "between them. reference = the same series "
@@ -436,7 +445,7 @@ def redis_table(size: Size, poll: Poll) -> Table:
         )
     )
     table.notes.append(
-        f"`exporter.redis_source.RedisSource.poll` against a local redis-server holding 100 "
+        f"`exporter.stored.redis_source.RedisSource.poll` against a local redis-server holding 100 "
         f"providers' breaker, hourly-metrics and latency keys (5 models × 50 samples each) "
         f"among {size.redis_unrelated:,} unrelated keys; {poll.polls} polls."
     )
@@ -461,6 +470,7 @@ async def run_all(size: Size, workdir: Path) -> list[Table]:
     poll = await run_redis(100, size.redis_unrelated, size.redis_polls)
     costs = await run_cpu(size.cpu, workdir)
     inference = await run_inference(size.inference, workdir)
+    replicas = await run_replicas(size.replicas, workdir)
     renders = {n: run_scrape(n, size.models, size.renders(n)) for n in SCRAPE_SIZES}
     return [
         detection_table(size, ours_live, theirs_live, sim),
@@ -469,6 +479,7 @@ async def run_all(size: Size, workdir: Path) -> list[Table]:
         scrape_table(size, renders),
         memory_table(size, memory),
         redis_table(size, poll),
+        replicas_table(size.replicas, replicas),
     ]
 
 
@@ -476,12 +487,27 @@ def _load_average() -> float:
     return os.getloadavg()[0]
 
 
-def run_only(size: Size, out: Path, command: str) -> None:
-    """Run the inference part alone; splice its section into the report at `out` (or start one)."""
+# Each part `--only` runs: the section it writes follows this one when the report lacks it.
+ONLY_AFTER = {"inference": "CPU per probe", "replicas": "Redis poll"}
+
+
+async def _measure_only(size: Size, part: str, workdir: Path) -> Callable[[str], Table]:
+    """Run one part; return what makes its section (given the note on how it was measured)."""
+    if part == "inference":
+        cost = await run_inference(size.inference, workdir)
+        return lambda note: inference_table(size.inference, cost, note)
+    if part == "replicas":
+        runs = await run_replicas(size.replicas, workdir)
+        return lambda note: replicas_table(size.replicas, runs, note)
+    raise ValueError(f"no part {part!r}")
+
+
+def run_only(size: Size, out: Path, command: str, part: str) -> None:
+    """Run one part alone; splice its section into the report at `out` (or start one)."""
     load_before = _load_average()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:
-        cost = asyncio.run(run_inference(size.inference, Path(workdir)))
+        make_table = asyncio.run(_measure_only(size, part, Path(workdir)))
     seconds_taken = time.monotonic() - started
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = (
@@ -489,9 +515,9 @@ def run_only(size: Size, out: Path, command: str) -> None:
         f"(load average (1 min) {load_before:.2f} at the start and {_load_average():.2f} at the "
         "end), not in the run the preface describes."
     )
-    table = inference_table(size.inference, cost, note)
+    table = make_table(note)
     if out.exists():
-        report = splice(out.read_text(encoding="utf-8"), table, after="CPU per probe")
+        report = splice(out.read_text(encoding="utf-8"), table, after=ONLY_AFTER[part])
     else:
         report = render_report("Benchmarks", describe(), [table], f"Written by `{command}`.")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -504,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write the Markdown report")
     parser.add_argument(
         "--only",
-        choices=("inference",),
+        choices=tuple(ONLY_AFTER),
         help="run this part alone and replace (or add) its section in the report at --out",
     )
     args = parser.parse_args(argv)
@@ -512,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     default = ROOT / ("artifacts/benchmarks-smoke.md" if args.smoke else "docs/benchmarks.md")
     out: Path = args.out or default
     if args.only:
-        run_only(size, out, f"python -m bench{' --smoke' if args.smoke else ''} --only {args.only}")
+        command = f"python -m bench{' --smoke' if args.smoke else ''} --only {args.only}"
+        run_only(size, out, command, args.only)
         print(f"wrote the {args.only} section of {out}", file=sys.stderr)
         return 0
     load_before = os.getloadavg()
