@@ -164,7 +164,7 @@ async def test_sigkilled_replica_is_replaced_within_a_lease(replicas: Replicas) 
         await replicas.add()
     await replicas.settled(3)
     victim = replicas.running[0]
-    owned_before = victim_share(await victim.metrics(), replicas, time.monotonic())
+    owned_before = await share_of(victim)
     killed = time.monotonic()
     await replicas.kill(victim)
     missing: list[tuple[float, set[str]]] = []
@@ -187,16 +187,21 @@ async def test_sigkilled_replica_is_replaced_within_a_lease(replicas: Replicas) 
     await replicas.settled(2)
 
 
-def victim_share(samples: Samples, replicas: Replicas, now: float) -> list[str]:
-    """Return the providers only this replica probed in the last 3 s (its share)."""
-    count = int(samples.get("provider_exporter_owned_providers") or 0)
-    owned = [
-        slug
-        for slug in SLUGS
-        if samples.get("gatewayz_provider_checks_total", provider=slug, result="up")
-        and replicas.probes(slug, now - 3, now)
-    ]
-    assert len(owned) >= count, (owned, count)
+async def share_of(replica: ExporterProcess) -> set[str]:
+    """Return the providers this replica probes now: those its own check counters move for."""
+
+    def checks(samples: Samples) -> dict[str, float]:
+        return {
+            labels["provider"]: value
+            for labels, value in samples.all("gatewayz_provider_checks_total", result="up")
+        }
+
+    before = checks(await replica.metrics())
+    await asyncio.sleep(3 * INTERVAL)
+    after = checks(await replica.metrics())
+    owned = {slug for slug, value in after.items() if value > before.get(slug, 0)}
+    samples = await replica.metrics()
+    assert len(owned) == samples.get("provider_exporter_owned_providers"), owned
     return owned
 
 
