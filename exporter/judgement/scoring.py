@@ -48,10 +48,8 @@ class Rules:
     def for_models(cls, settings: Settings) -> Rules:
         """Return the rules of an inference-probed model: `slow` is about its time to first
         token, and too few tokens per second is `slow_tokens`."""
-        return cls(
-            down_after=settings.down_after_failures,
-            up_after=settings.up_after_successes,
-            degraded_error_ratio=settings.degraded_error_ratio,
+        return replace(
+            cls.from_settings(settings),
             latency_target=settings.inference_ttft_slow_seconds / 2,
             latency_slow=settings.inference_ttft_slow_seconds,
             min_throughput=settings.inference_min_tokens_per_second or None,
