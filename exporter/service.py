@@ -302,10 +302,9 @@ async def _start_redis(
     probing: Probing,
 ) -> tuple[HistoryKeeper, dict[str, Loop]]:
     """Start what runs through Redis: the backend poller, the history, the replicas' sharing."""
-    keeper, work = await _start_passive(redis, settings, monitor, targets, clock)
     configured = [target.slug for target in targets if target.configured]
     shared, loops = await _start_sharing(redis, settings, monitor, configured, clock)
-    keeper.shared = shared.results
+    keeper, work = await _start_passive(redis, settings, monitor, targets, clock, shared.results)
     for scheduler in probing:
         scheduler.owns = shared.membership.owns
         scheduler.share = shared.share
@@ -413,7 +412,12 @@ def passive_slugs(settings: Settings, targets: Sequence[Target]) -> list[str]:
 
 
 async def _start_passive(
-    redis: Redis, settings: Settings, monitor: Monitor, targets: Sequence[Target], clock: Clock
+    redis: Redis,
+    settings: Settings,
+    monitor: Monitor,
+    targets: Sequence[Target],
+    clock: Clock,
+    shared: SharedResults,
 ) -> tuple[HistoryKeeper, dict[str, Loop]]:
     """Restore history (briefly: Redis may be away) and return the passive loops to run."""
     slugs = [target.slug for target in targets]
@@ -428,6 +432,7 @@ async def _start_passive(
     )
     store = HistoryStore(redis, scope(settings.exporter_redis_prefix, settings.vantage))
     keeper = HistoryKeeper(store, monitor, settings.history_flush_interval_seconds, clock.now)
+    keeper.shared = shared  # before the restore: it says where reading the stream resumes
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(settings.redis_poll_budget_seconds):
             await keeper.restore(slugs)  # before the first probe, so nothing is counted twice
@@ -455,8 +460,12 @@ async def _start_sharing(
     """Join this vantage's replicas (one heartbeat first: the schedulers start knowing their
     share) and return the loops that keep the share and the shared results going."""
     keys = scope(settings.exporter_redis_prefix, settings.vantage)
-    membership = Membership(
-        redis, f"{keys}replicas", configured, lease=settings.replica_lease_seconds
+    membership = Membership(  # a replica that lost its network leaves: the others can see
+        redis,
+        f"{keys}replicas",
+        configured,
+        lease=settings.replica_lease_seconds,
+        blind=monitor.network.offline,
     )
     results = SharedResults(
         redis,
@@ -465,6 +474,7 @@ async def _start_sharing(
         monitor,
         length=stream_length(len(configured) + len(settings.inference_pairs)),
         now=clock.now,
+        block=min(1.0, settings.redis_poll_budget_seconds / 2),  # the client's socket timeout
     )
     await membership.beat()
     sharing = Sharing(membership, results)

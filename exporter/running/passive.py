@@ -133,7 +133,9 @@ class HistoryKeeper:
         self._monitor.restore_history(records, self._now())
         if self.shared is not None and self.shared.position is None:
             with contextlib.suppress(*REDIS_ERRORS):  # else: from the next shared result on
-                self.shared.position = await self._store.load_position()
+                position = await self._store.load_position()
+                if position is not None:
+                    self.shared.resume(position)
         self.restored = True
         log.info("history_restored", providers=len(records), unreadable=bad)
         return True
@@ -143,8 +145,9 @@ class HistoryKeeper:
         if not self.restored:
             return False
         try:
-            position = self.shared.position if self.shared is not None else None
-            await self._store.save(self._monitor.history_records(self._now()), position)
+            now = self._now()
+            position = self.shared.checkpoint(now) if self.shared is not None else None
+            await self._store.save(self._monitor.history_records(now), position)
         except Exception as exc:  # Redis away or refusing: try again next time
             log.warning("history_save_failed", error=exc.__class__.__name__)
             return False

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, cast
 
 import structlog
@@ -26,6 +27,7 @@ from exporter.outcomes import Outcome
 from exporter.probing.inference import InferenceResult
 from exporter.probing.model_lists import ModelList
 from exporter.probing.probes import ProbeResult
+from exporter.stored.history import Position
 
 log = structlog.get_logger("exporter.shared")
 
@@ -33,9 +35,10 @@ BLOCK_SECONDS = 1.0  # a read waits this long for new results before it asks aga
 READ_COUNT = 1000  # results taken per read at most
 QUEUE_LIMIT = 10_000  # results waiting to be written at most (Redis away: the oldest go)
 KEY_TTL_SECONDS = 25 * 3600  # as the history: nothing outlives its use
+RENEW_SECONDS = 60.0  # the TTL is renewed with a write at most this often
 MAX_BACKOFF = 3600.0  # as the schedulers: a Retry-After longer than an hour is not honoured
 RETRY = 1.0  # seconds before a failed read is tried again
-BLOCK_MS = int(BLOCK_SECONDS * 1000)
+SAMPLE_SHARED = 20  # model ids of a list's sample that travel with a result (entries stay small)
 Entry = dict[str, str]
 Reply = list[tuple[str, list[tuple[str, Entry]]]] | None  # XREAD's, decoded
 
@@ -72,7 +75,9 @@ def encode(
     data = asdict(result)
     data["outcome"] = result.outcome.value
     if isinstance(result, ProbeResult) and result.models is not None:
-        data["models"] = {**data["models"], "watched_seen": sorted(result.models.watched_seen)}
+        sample = list(result.models.sample[:SAMPLE_SHARED])  # the full list stays with its owner
+        seen = sorted(result.models.watched_seen)
+        data["models"] = {**data["models"], "sample": sample, "watched_seen": seen}
     return {
         "replica": me,
         "kind": "inference" if isinstance(result, InferenceResult) else "list",
@@ -91,7 +96,7 @@ def decode(entry: Entry) -> tuple[ProbeResult | InferenceResult, Health, float, 
     data["outcome"] = Outcome(data["outcome"])
     result: ProbeResult | InferenceResult
     if entry["kind"] == "inference":
-        result = InferenceResult(**data)
+        result = InferenceResult(**_known(InferenceResult, data))
     elif entry["kind"] == "list":
         models = data.get("models")
         if models is not None:
@@ -101,7 +106,7 @@ def decode(entry: Entry) -> tuple[ProbeResult | InferenceResult, Health, float, 
                 watched_seen=frozenset(models["watched_seen"]),
                 complete=bool(models["complete"]),
             )
-        result = ProbeResult(**data)
+        result = ProbeResult(**_known(ProbeResult, data))
     else:
         raise ValueError(f"unknown kind {entry['kind']!r}")
     if not isinstance(result.slug, str) or not isinstance(result.started, int | float):
@@ -118,6 +123,12 @@ def decode(entry: Entry) -> tuple[ProbeResult | InferenceResult, Health, float, 
     return result, health, judged_since, entry["ignored"] == "1"
 
 
+def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep the fields this version knows: a newer replica may send more."""
+    names = {f.name for f in fields(kind)}
+    return {key: value for key, value in data.items() if key in names}
+
+
 class SharedResults:
     """Write this replica's judged probes to the stream and take in its peers'."""
 
@@ -130,6 +141,7 @@ class SharedResults:
         *,
         length: int,
         now: Callable[[], float],
+        block: float = BLOCK_SECONDS,
     ) -> None:
         self._client = client
         self._key = key
@@ -137,8 +149,11 @@ class SharedResults:
         self._monitor = monitor
         self._length = length
         self._now = now
+        self._block = block  # shorter than the client's socket timeout, or every read fails
         self._queue: asyncio.Queue[Entry] = asyncio.Queue(QUEUE_LIMIT)
         self.position: str | None = None  # the last entry read; None: from the next one
+        self._skip: Position | None = None  # what restored windows include of the stream
+        self._renewed = -math.inf  # when the stream's TTL was last renewed (monotonic)
         self.lag: float | None = None
         self.unreadable = 0
         self._failing = {"read": False, "write": False}
@@ -163,13 +178,17 @@ class SharedResults:
             pipe = self._client.pipeline(transaction=False)
             for entry in entries:
                 pipe.xadd(self._key, entry, maxlen=self._length, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(self._key, KEY_TTL_SECONDS)
+            renew = time.monotonic() - self._renewed >= RENEW_SECONDS
+            if renew:
+                pipe.expire(self._key, KEY_TTL_SECONDS)
             try:
                 await pipe.execute()
             except Exception as exc:  # peers miss these; this replica has judged them already
                 self._trouble("write", exc)
             else:
                 self._fine("write")
+                if renew:
+                    self._renewed = time.monotonic()
 
     async def read(self) -> None:
         """Take in peers' results until cancelled, resuming after a failure where it stopped."""
@@ -177,9 +196,9 @@ class SharedResults:
             try:
                 if self.position is None:
                     self.position = await self._last_id()
-                async with asyncio.timeout(BLOCK_SECONDS + 5.0):
+                async with asyncio.timeout(self._block + 5.0):
                     raw = await self._client.xread(
-                        {self._key: self.position}, count=READ_COUNT, block=BLOCK_MS
+                        {self._key: self.position}, count=READ_COUNT, block=int(self._block * 1000)
                     )
             except Exception as exc:
                 self._trouble("read", exc)
@@ -191,19 +210,33 @@ class SharedResults:
                     self.position = entry_id
                     self.take(entry)
 
+    def checkpoint(self, now: float) -> Position | None:
+        """Return which shared results this replica's windows include as of `now`."""
+        return Position(self.position, self._me, now) if self.position is not None else None
+
+    def resume(self, position: Position) -> None:
+        """Read on from where restored windows stop (set before the first read)."""
+        self.position, self._skip = position.entry, position
+
     def take(self, entry: Entry) -> None:
-        """Apply one peer's entry (this replica's own were applied when judged)."""
+        """Apply one peer's entry (this replica's own were applied when judged); one that
+        cannot be read or applied is counted, logged once, and skipped."""
         if entry.get("replica") == self._me:
             return
         try:
-            result, health, since, ignored = decode(entry)
-        except (ValueError, KeyError, TypeError, AttributeError):
+            self._apply(entry)
+        except Exception as exc:  # another version's entry, garbage, or a bug of ours
             self.unreadable += 1
             if self.unreadable == 1:  # once, not once per entry
-                log.warning("shared_result_unreadable", key=self._key)
-            return
+                log.warning("shared_result_unreadable", key=self._key, error=exc.__class__.__name__)
+
+    def _apply(self, entry: Entry) -> None:
+        result, health, since, ignored = decode(entry)
         now = self._now()
         recorded = result.started + result.duration
+        skip = self._skip
+        if skip is not None and entry["replica"] == skip.replica and recorded <= skip.saved_at:
+            return  # in the restored windows already
         self.lag = max(0.0, now - recorded)
         with contextlib.suppress(KeyError):  # a provider or model this replica does not watch
             if isinstance(result, InferenceResult):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -92,22 +94,45 @@ class HistoryStore:
     def position_key(self) -> str:
         return f"{self._prefix}history_position"
 
-    async def save(self, records: Mapping[str, Record], position: str | None = None) -> None:
-        """Write every record with a TTL, and the last shared result they include, at once."""
+    async def save(self, records: Mapping[str, Record], position: Position | None = None) -> None:
+        """Write every record with a TTL, and which shared results they include, at once."""
         pipe = self._client.pipeline(transaction=position is not None)
         for slug, record in records.items():
             pipe.set(self.key(slug), encode(record), ex=TTL_SECONDS)
         if position is not None:
-            pipe.set(self.position_key, position, ex=TTL_SECONDS)
+            pipe.set(self.position_key, position.encode(), ex=TTL_SECONDS)
         await pipe.execute()
 
-    async def load_position(self) -> str | None:
-        """Return the id of the last shared result the stored records include, if any."""
+    async def load_position(self) -> Position | None:
+        """Return which shared results the stored records include, if that is known."""
         raw = await self._client.get(self.position_key)
         text = raw if isinstance(raw, str) or raw is None else raw.decode(errors="replace")
-        if text is None or not _is_stream_id(text):
+        return Position.decode(text) if text is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Which shared results saved windows include: every entry up to `entry` (the saver's
+    read position), and the saver's own results judged up to `saved_at` (it counts its own
+    at once, before reading them back)."""
+
+    entry: str  # a stream id
+    replica: str
+    saved_at: float
+
+    def encode(self) -> str:
+        return f"{self.entry} {self.replica} {self.saved_at!r}"
+
+    @classmethod
+    def decode(cls, text: str) -> Position | None:
+        parts = text.split(" ")
+        if len(parts) != 3 or not _is_stream_id(parts[0]):
             return None
-        return text
+        try:
+            saved_at = float(parts[2])
+        except ValueError:
+            return None
+        return cls(parts[0], parts[1], saved_at) if math.isfinite(saved_at) else None
 
 
 def _is_stream_id(text: str) -> bool:

@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -78,12 +78,14 @@ class Membership:
         *,
         lease: float,
         me: str | None = None,
+        blind: Callable[[], bool] = lambda: False,
     ) -> None:
         self._client = client
         self._key = key
         self._slugs = tuple(slugs)
         self.lease = lease
         self.me = me or replica_id()
+        self._blind = blind  # this replica cannot see the providers now (its network is gone)
         self._heartbeat = client.register_script(HEARTBEAT)
         self._live: tuple[str, ...] = (self.me,)
         self._reached: float | None = None  # monotonic time of the last successful heartbeat
@@ -108,7 +110,17 @@ class Membership:
         return ReplicaStats(live, len(self._owned), self.changes)
 
     async def beat(self) -> bool:
-        """Renew the lease once and recompute the share; return whether Redis answered."""
+        """Renew the lease once and recompute the share; return whether Redis answered.
+
+        A replica that cannot reach the providers leaves instead: its peers take its share
+        over, and it probes alone (its failures count for nothing) until it sees again."""
+        if self._blind():
+            if self._reached is not None:
+                log.warning("replica_left_blind")
+                await self.leave()
+            self._reached = None
+            self._settle()
+            return False
         try:
             async with asyncio.timeout(self.lease / 3):
                 live = await self._heartbeat(

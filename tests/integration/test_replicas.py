@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
@@ -257,3 +258,61 @@ async def test_redis_away_then_back(replicas: Replicas) -> None:
     for replica in replicas.running:
         code, _, _ = await replica.get("/healthz")
         assert code == 200
+
+
+async def test_restarted_replica_resumes_the_shared_history(replicas: Replicas) -> None:
+    """A replica stopped while its peer sees failures, then started again, shows the same
+    1 h availability as the peer: its saved windows plus the results shared while it was away,
+    none counted twice (its own, judged before it saved, are skipped when read back)."""
+    slugs = SLUGS[:4]
+    replicas.env["PROVIDERS_FILE"] = str(
+        providers_file(
+            Path(replicas.env["PROVIDERS_FILE"]).with_name("four.json"),
+            {slug: replicas.upstream.base_url(slug) for slug in slugs},
+        )
+    )
+    replicas.env["HISTORY_FLUSH_INTERVAL_SECONDS"] = "600"  # only the save on the way out
+    first = await replicas.add()
+    peer = await replicas.add()
+    await asyncio.sleep(8)
+    await first.stop()
+    replicas.running.remove(first)
+    for slug in slugs:
+        replicas.upstream.set(slug, fake.status(503))
+    await asyncio.sleep(3)
+    for slug in slugs:
+        replicas.upstream.set(slug, fake.ok())
+    again = await replicas.add()
+    await asyncio.sleep(2 * INTERVAL)
+
+    def hour(body: bytes) -> dict[str, float]:
+        return {p["slug"]: p["availability"]["1h"] for p in json.loads(body)["providers"]}
+
+    (_, _, mine), (_, _, theirs) = await asyncio.gather(
+        again.get("/api/v1/providers"), peer.get("/api/v1/providers")
+    )
+    print(f"\n1 h availability after the restart: {hour(mine)}; the peer's: {hour(theirs)}")
+    for slug in slugs:
+        assert hour(mine)[slug] < 1, "the failures seen while it was away are in its windows"
+        assert abs(hour(mine)[slug] - hour(theirs)[slug]) < 0.05, (slug, hour(mine), hour(theirs))
+
+
+async def test_a_replica_that_cannot_see_leaves_its_share_to_the_others(
+    replicas: Replicas,
+) -> None:
+    """A replica whose own network is gone (here its connectivity check target refuses) does
+    not hold providers it cannot judge: it leaves, and the others probe every provider."""
+    seeing = await replicas.add()
+    with socket.socket() as sock:  # a port nothing listens on: the check always fails
+        sock.bind(("127.0.0.1", 0))
+        refused = f"127.0.0.1:{sock.getsockname()[1]}"
+    blind = await replicas.add(CONNECTIVITY_CHECK_TARGETS=refused)
+    await blind.wait_for(lambda s: s.get("provider_exporter_offline") == 1, 10)
+    await asyncio.sleep(LEASE)
+    seen, own = await seeing.metrics(), await blind.metrics()
+    print(f"\nseeing replica: {seen.get('provider_exporter_replicas')} live, owns "
+          f"{seen.get('provider_exporter_owned_providers')}; the blind one: "
+          f"{own.get('provider_exporter_replicas')} live")  # fmt: skip
+    assert seen.get("provider_exporter_replicas") == 1
+    assert seen.get("provider_exporter_owned_providers") == len(SLUGS)
+    assert own.get("provider_exporter_replicas") == 1  # alone: not in the shared set

@@ -17,6 +17,7 @@ from exporter.probing.inference import InferenceResult
 from exporter.probing.model_lists import ModelList
 from exporter.probing.probes import ProbeResult
 from exporter.running.shared_results import SharedResults, backoff_of, decode, encode
+from exporter.stored.history import Position
 from exporter.stored.replicas import owner, scope
 from exporter.targets import Target
 
@@ -110,3 +111,46 @@ def test_garbage_in_the_stream_is_counted_once_and_skipped() -> None:
     shared.take(encode("peer", unknown, Health(State.HEALTHY, T0, ""), T0, False))
     assert shared.unreadable == 2
     assert mon.publish(T0).providers["p"].state is State.HEALTHY
+
+
+def test_an_entry_from_a_newer_version_with_more_fields_is_read() -> None:
+    result = ProbeResult("p", Outcome.OK, T0, 0.2, 200)
+    entry = encode("peer", result, Health(State.HEALTHY, T0, ""), T0, False)
+    entry["result"] = entry["result"][:-1] + ',"new_field":1}'
+    assert decode(entry)[0] == result
+
+
+def test_a_long_model_list_travels_as_a_short_sample() -> None:
+    names = tuple(f"m{i}" for i in range(500))
+    listed = ModelList(500, names, frozenset({"m1"}), True)
+    entry = encode(
+        "me",
+        ProbeResult("p", Outcome.OK, T0, 0.2, 200, models=listed),
+        Health(State.HEALTHY, T0, ""),
+        T0,
+        False,
+    )
+    models = decode(entry)[0].models  # type: ignore[union-attr]
+    assert models is not None and models.count == 500 and models.watched_seen == {"m1"}
+    assert len(models.sample) == 20 and len(entry["result"]) < 1000
+
+
+def test_the_position_saved_with_the_history_reads_back() -> None:
+    position = Position("1796641026123-4", "host-1-abc", T0 + 0.25)
+    assert Position.decode(position.encode()) == position
+    for garbage in ("", "1-0", "x-1 r 1.0", "1-0 r nan", "1-0 r soon", "1-0 r 1 extra"):
+        assert Position.decode(garbage) is None
+
+
+def test_restored_windows_own_results_are_not_counted_twice() -> None:
+    mon = Monitor([target("p")], Rules(), {}, T0)
+    shared = SharedResults(None, "k", "me", mon, length=10, now=lambda: T0 + 10)  # type: ignore[arg-type]
+    shared.resume(Position("5-0", "old-me", T0 + 5))
+    healthy = Health(State.HEALTHY, T0, "ok")
+    before = ProbeResult("p", Outcome.HTTP_5XX, T0 + 3, 0.1, 503)  # saved with the history
+    after = ProbeResult("p", Outcome.HTTP_5XX, T0 + 6, 0.1, 503)  # judged after the save
+    shared.take(encode("old-me", before, healthy, -math.inf, False))
+    assert mon.publish(T0 + 10).providers["p"].availability["5m"] is None  # skipped
+    shared.take(encode("old-me", after, healthy, -math.inf, False))
+    assert mon.publish(T0 + 11).providers["p"].availability["5m"] == 0.0  # taken in
+    assert shared.position == "5-0"
