@@ -18,34 +18,70 @@ values as 0-100, and filtered on the renamed job ``gatewayz_api``):
 
 from __future__ import annotations
 
+from typing import Any
+
 from grafana.generator.inference import inference_items
-from grafana.generator.model import BACKEND, EXPORTER, Dashboard, Row, Target, Variable
+from grafana.generator.model import (
+    BACKEND,
+    Dashboard,
+    Items,
+    Panel,
+    Row,
+    Target,
+)
 from grafana.generator.panels import (
-    BREAKER_MAPPINGS_SOURCE,
+    BREAKER,
     ENV,
     ENV_PROVIDER,
+    ENVIRONMENT,
+    HEALTH,
+    P50_95_99,
     PROVIDER_LEGEND,
-    SCORE_THRESHOLDS,
+    PROVIDERS,
     VANTAGES,
+    About,
+    alarm_stat,
+    availability,
     bargauge,
+    environments,
+    error_ratio,
+    even_row,
+    fed_by,
     gauge,
+    hit_ratio,
     instant,
+    label_values,
+    latency,
+    p95_by,
+    probe_latency,
+    provider_gauge,
+    provider_state,
     providers_in_state,
     quantile,
+    rate,
+    rate_by,
+    ratio,
+    score,
     stat,
-    state_timeline,
+    sum_by,
     table,
     timeseries,
+    total_in_range,
 )
 
 FOLDER = "GatewayZ"
 JOBS = 'job=~"gatewayz_production|gatewayz_staging"'
 B = f"{JOBS}, {ENV}"  # every backend selector
 BP = f'{B}, provider=~"$provider"'
+BACKEND_TAGS = ("gatewayz", "backend")
+HEALTH_TAGS = ("gatewayz", "providers")
+DURATIONS = "fastapi_requests_duration_seconds_bucket"
+TTFC = "time_to_first_chunk_seconds_bucket"
+INFERENCE_DURATIONS = "model_inference_duration_seconds_bucket"
+DB_DURATIONS = "database_query_duration_seconds_bucket"
+INFERENCE_ERRORS = rate(f'model_inference_requests_total{{{BP}, status="error"}}')
 
-
-def _backend(expr: str, legend: str = "", **kw: object) -> Target:
-    return Target(expr, legend, feeds=(BACKEND,), **kw)  # type: ignore[arg-type]
+_backend = fed_by(BACKEND)
 
 
 def _share(rate: str, status_match: str) -> str:
@@ -54,494 +90,284 @@ def _share(rate: str, status_match: str) -> str:
     return f"sum({part}) / sum({rate})"
 
 
-BACKEND_ENV = Variable(
-    "environment", "Environment", f"label_values(up{{{JOBS}}}, environment)", feeds=(BACKEND,)
-)
-BACKEND_PROVIDER = Variable(
-    "provider",
-    "Provider",
-    f"label_values(model_inference_requests_total{{{B}}}, provider)",
-    feeds=(BACKEND,),
-)
+def _top(title: str, k: int, expr: str, **kw: Any) -> Panel:
+    """Return a table of the `k` largest series of a backend expression."""
+    target = instant(f"topk({k}, {expr})", feeds=(BACKEND,))
+    return table(title, target, width=8, height=8, **kw)
+
+
+def _job_p95(title: str, bucket: str, unit: str = "s") -> Panel:
+    """Return a time series of a backend histogram's p95 over every request."""
+    return latency(title, bucket, B, "job", 0.95, make=_backend, unit=unit)
+
+
+def _provider_p95(title: str, bucket: str, selector: str, **kw: Any) -> Panel:
+    """Return a time series of a backend histogram's p95, one line per provider."""
+    return p95_by(title, "provider", bucket, selector, make=_backend, **kw)
+
+
+def _redis_view(series: str) -> str:
+    """Return a series the exporter reads from the backend's Redis, once per provider (every
+    replica and vantage reads the same keys)."""
+    return f"max by (environment, provider) ({series})"
+
+
+BACKEND_ENV = environments(JOBS, BACKEND)
+BACKEND_PROVIDER = label_values("provider", f"model_inference_requests_total{{{B}}}", BACKEND)
 
 
 def fastapi() -> Dashboard:
     """Build the FastAPI dashboard: the backend's HTTP traffic, latency, sizes and streaming."""
-    rate = f"rate(fastapi_requests_total{{{B}}}[$__rate_interval])"
-    return Dashboard(
-        uid="fastapi",
-        title="FastAPI",
-        folder=FOLDER,
-        description="The GatewayZ backend's HTTP layer.",
-        tags=("gatewayz", "backend"),
-        variables=(BACKEND_ENV,),
-        items=(
-            Row("Traffic"),
-            stat(
-                "Requests (range)",
-                _backend(f"sum(increase(fastapi_requests_total{{{B}}}[$__range]))"),
-            ),
-            stat(
-                "Success ratio",
-                _backend(_share(rate, '!~"5.."')),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=(("red", None), ("orange", 0.95), ("green", 0.99)),
-            ),
-            stat("In progress", _backend(f"sum(fastapi_requests_in_progress{{{B}}})")),
-            stat(
-                "Mean latency",
-                _backend(
-                    f"sum(rate(fastapi_requests_duration_seconds_sum{{{B}}}[$__rate_interval]))"
-                    f" / sum(rate(fastapi_requests_duration_seconds_count"
-                    f"{{{B}}}[$__rate_interval]))"
-                ),
-                unit="s",
-            ),
-            stat(
-                "5xx ratio",
-                _backend(_share(rate, '=~"5.."')),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=(("green", None), ("orange", 0.01), ("red", 0.05)),
-            ),
-            stat(
-                "4xx ratio",
-                _backend(_share(rate, '=~"4.."')),
-                unit="percentunit",
-                min=0,
-                max=1,
-            ),
-            timeseries(
-                "Request rate by status code",
-                _backend(f"sum by (status_code) ({rate})", "{{status_code}}"),
-                unit="reqps",
-            ),
-            timeseries(
-                "Request rate by method",
-                _backend(f"sum by (method) ({rate})", "{{method}}"),
-                unit="reqps",
-            ),
-            table(
-                "Top paths by request rate",
-                instant(f"topk(10, sum by (path) ({rate}))", feeds=(BACKEND,)),
-                unit="reqps",
-                width=8,
-                height=8,
-            ),
-            Row("Latency"),
-            timeseries(
-                "Request latency p50 / p95 / p99",
-                *(
-                    _backend(
-                        quantile(q, "fastapi_requests_duration_seconds_bucket", B, "job"),
-                        f"p{int(q * 100)}",
-                    )
-                    for q in (0.5, 0.95, 0.99)
-                ),
-                unit="s",
-            ),
-            table(
-                "Slowest paths (p95)",
-                instant(
-                    "topk(10, "
-                    + quantile(0.95, "fastapi_requests_duration_seconds_bucket", B, "path")
-                    + ")",
-                    feeds=(BACKEND,),
-                ),
-                unit="s",
-                width=8,
-                height=8,
-            ),
-            timeseries(
-                "Time to first byte p95",
-                _backend(quantile(0.95, "backend_ttfb_seconds_bucket", B, "job"), "p95"),
-                unit="s",
-            ),
-            Row("Sizes and streaming"),
-            timeseries(
-                "Request size p95",
-                _backend(quantile(0.95, "fastapi_request_size_bytes_bucket", B, "job"), "p95"),
-                unit="bytes",
-            ),
-            timeseries(
-                "Response size p95",
-                _backend(quantile(0.95, "fastapi_response_size_bytes_bucket", B, "job"), "p95"),
-                unit="bytes",
-            ),
-            timeseries(
-                "Streaming duration p95",
-                _backend(quantile(0.95, "streaming_duration_seconds_bucket", B, "job"), "p95"),
-                unit="s",
-            ),
-            timeseries(
-                "Time to first chunk p95 by provider",
-                _backend(
-                    quantile(0.95, "time_to_first_chunk_seconds_bucket", B, "provider"),
-                    "{{provider}}",
-                ),
-                unit="s",
-                width=24,
-            ),
+    about = About(FOLDER, "fastapi", "FastAPI", BACKEND_TAGS)
+    requests = f"fastapi_requests_total{{{B}}}"
+    return about.dashboard(
+        "The GatewayZ backend's HTTP layer.",
+        (BACKEND_ENV,),
+        *_http_traffic(requests),
+        rate_by("Request rate by status code", "status_code", requests, _backend, unit="reqps"),
+        rate_by("Request rate by method", "method", requests, _backend, unit="reqps"),
+        _top("Top paths by request rate", 10, f"sum by (path) ({rate(requests)})", unit="reqps"),
+        Row("Latency"),
+        latency("Request latency p50 / p95 / p99", DURATIONS, B, "job", *P50_95_99, make=_backend),
+        _top("Slowest paths (p95)", 10, quantile(0.95, DURATIONS, B, "path"), unit="s"),
+        _job_p95("Time to first byte p95", "backend_ttfb_seconds_bucket"),
+        Row("Sizes and streaming"),
+        _job_p95("Request size p95", "fastapi_request_size_bytes_bucket", "bytes"),
+        _job_p95("Response size p95", "fastapi_response_size_bytes_bucket", "bytes"),
+        _job_p95("Streaming duration p95", "streaming_duration_seconds_bucket"),
+        _provider_p95("Time to first chunk p95 by provider", TTFC, B, width=24),
+    )
+
+
+def _http_traffic(requests: str) -> Items:
+    """Return the Traffic row's stats: volume, success and error shares, load, mean latency."""
+    durations = "fastapi_requests_duration_seconds"
+    mean_latency = (
+        f"sum({rate(f'{durations}_sum{{{B}}}')}) / sum({rate(f'{durations}_count{{{B}}}')})"
+    )
+    return even_row(
+        "Traffic",
+        stat("Requests (range)", _backend(total_in_range(requests))),
+        ratio(
+            stat,
+            "Success ratio",
+            _backend(_share(rate(requests), '!~"5.."')),
+            thresholds=(("red", None), ("orange", 0.95), ("green", 0.99)),
         ),
+        stat("In progress", _backend(f"sum(fastapi_requests_in_progress{{{B}}})")),
+        stat("Mean latency", _backend(mean_latency), unit="s"),
+        error_ratio(stat, "5xx ratio", _backend(_share(rate(requests), '=~"5.."'))),
+        ratio(stat, "4xx ratio", _backend(_share(rate(requests), '=~"4.."'))),
     )
 
 
 def model_health() -> Dashboard:
     """Build the Model Health dashboard: inference volume, errors, latency, tokens and credits."""
-    req = f"rate(model_inference_requests_total{{{BP}}}[$__rate_interval])"
-    err = f'rate(model_inference_requests_total{{{BP}, status="error"}}[$__rate_interval])'
-    return Dashboard(
-        uid="model-health",
-        title="Model Health",
-        folder=FOLDER,
-        description="Inference through the gateway, by provider and model, and the exporter's "
-        "inference probes of the INFERENCE_PROBES models.",
-        tags=("gatewayz", "models"),
-        variables=(BACKEND_ENV, BACKEND_PROVIDER, VANTAGES),
-        items=(
-            Row("Totals"),
-            stat(
-                "Inference requests (range)",
-                _backend(f"sum(increase(model_inference_requests_total{{{BP}}}[$__range]))"),
-                width=6,
-            ),
-            stat(
-                "Inference error ratio",
-                _backend(f"sum({err}) / sum({req})"),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=(("green", None), ("orange", 0.01), ("red", 0.05)),
-                width=6,
-            ),
-            stat(
-                "Tokens (range)",
-                _backend(f"sum(increase(tokens_used_total{{{BP}}}[$__range]))"),
-                width=6,
-            ),
-            stat(
-                "Credits (range)",
-                _backend(f"sum(increase(credits_used_total{{{BP}}}[$__range]))"),
-                width=6,
-            ),
-            Row("Traffic and errors"),
-            timeseries(
-                "Inference rate by provider",
-                _backend(f"sum by (provider) ({req})", "{{provider}}"),
-                unit="reqps",
-            ),
-            timeseries(
-                "Inference rate by status",
-                _backend(f"sum by (status) ({req})", "{{status}}"),
-                unit="reqps",
-            ),
-            timeseries(
-                "Error ratio by provider",
-                _backend(f"sum by (provider) ({err}) / sum by (provider) ({req})", "{{provider}}"),
-                unit="percentunit",
-                min=0,
-                max=1,
-            ),
-            Row("Latency"),
-            timeseries(
-                "Inference duration p95 by provider",
-                _backend(
-                    quantile(0.95, "model_inference_duration_seconds_bucket", BP, "provider"),
-                    "{{provider}}",
-                ),
-                unit="s",
-                width=12,
-            ),
-            timeseries(
-                "Time to first chunk p95 by provider",
-                _backend(
-                    quantile(0.95, "time_to_first_chunk_seconds_bucket", BP, "provider"),
-                    "{{provider}}",
-                ),
-                unit="s",
-                width=12,
-            ),
-            Row("Usage"),
-            timeseries(
-                "Tokens per second by provider",
-                _backend(
-                    f"sum by (provider) (rate(tokens_used_total{{{BP}}}[$__rate_interval]))",
-                    "{{provider}}",
-                ),
-            ),
-            timeseries(
-                "Credits per second by provider",
-                _backend(
-                    f"sum by (provider) (rate(credits_used_total{{{BP}}}[$__rate_interval]))",
-                    "{{provider}}",
-                ),
-            ),
-            table(
-                "Top models by requests",
-                instant(
-                    "topk(15, sum by (provider, model) (increase(model_inference_requests_total"
-                    f"{{{BP}}}[$__range])))",
-                    feeds=(BACKEND,),
-                ),
-                width=8,
-                height=8,
-            ),
-            table(
-                "Model uptime (24h, exporter)",
-                instant(gauge(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}"), feeds=(EXPORTER,)),
-                unit="percentunit",
-                description="Share of the last 24 h of checks in which the model was listed "
-                "(its inference checks, for an inference-probed model).",
-            ),
-            *inference_items(ENV_PROVIDER, "{{provider}} {{model}} {{vantage}}"),
+    about = About(FOLDER, "model-health", "Model Health", ("gatewayz", "models"))
+    requests = f"model_inference_requests_total{{{BP}}}"
+    by_provider = f"sum by (provider) ({INFERENCE_ERRORS}) / sum by (provider) ({rate(requests)})"
+    in_range = f"increase({requests}[$__range])"
+    return about.dashboard(
+        "Inference through the gateway, by provider and model, and the exporter's inference "
+        "probes of the INFERENCE_PROBES models.",
+        (BACKEND_ENV, BACKEND_PROVIDER, VANTAGES),
+        *_inference_totals(requests),
+        Row("Traffic and errors"),
+        rate_by("Inference rate by provider", "provider", requests, _backend, unit="reqps"),
+        rate_by("Inference rate by status", "status", requests, _backend, unit="reqps"),
+        ratio(timeseries, "Error ratio by provider", _backend(by_provider, "{{provider}}")),
+        Row("Latency"),
+        _provider_p95("Inference duration p95 by provider", INFERENCE_DURATIONS, BP, width=12),
+        _provider_p95("Time to first chunk p95 by provider", TTFC, BP, width=12),
+        Row("Usage"),
+        *(
+            rate_by(f"{name} per second by provider", "provider", f"{metric}{{{BP}}}", _backend)
+            for name, metric in (("Tokens", "tokens_used_total"), ("Credits", "credits_used_total"))
         ),
+        _top("Top models by requests", 15, sum_by("provider, model", in_range)),
+        table(
+            "Model uptime (24h, exporter)",
+            instant(gauge(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}")),
+            unit="percentunit",
+            description="Share of the last 24 h of checks in which the model was listed "
+            "(its inference checks, for an inference-probed model).",
+        ),
+        *inference_items(ENV_PROVIDER, "{{provider}} {{model}} {{vantage}}"),
+    )
+
+
+def _inference_totals(requests: str) -> Items:
+    """Return the Totals row: inference requests, their error share, tokens and credits."""
+    error_share = f"sum({INFERENCE_ERRORS}) / sum({rate(requests)})"
+    return even_row(
+        "Totals",
+        stat("Inference requests (range)", _backend(total_in_range(requests))),
+        error_ratio(stat, "Inference error ratio", _backend(error_share)),
+        stat("Tokens (range)", _backend(total_in_range(f"tokens_used_total{{{BP}}}"))),
+        stat("Credits (range)", _backend(total_in_range(f"credits_used_total{{{BP}}}"))),
     )
 
 
 def application_health() -> Dashboard:
     """Build GatewayZ Application Health, now fed by the provider exporter and the backend."""
-    return Dashboard(
-        uid="gatewayz-application-health",
-        title="GatewayZ Application Health",
-        folder=FOLDER,
-        description="Provider health (from the exporter) beside the backend's breaker counters.",
-        tags=("gatewayz", "providers"),
-        variables=(
-            Variable(
-                "environment", "Environment", "label_values(gatewayz_provider_status, environment)"
-            ),
-            Variable(
-                "provider",
-                "Provider",
-                'label_values(gatewayz_provider_status{environment=~"$environment"}, provider)',
-            ),
-            VANTAGES,
+    about = About(FOLDER, "gatewayz-application-health", "GatewayZ Application Health", HEALTH_TAGS)
+    return about.dashboard(
+        "Provider health (from the exporter) beside the backend's breaker counters.",
+        (ENVIRONMENT, PROVIDERS, VANTAGES),
+        *_summary(),
+        *_by_provider(),
+        *_over_time(),
+        *_breaker_counters(),
+    )
+
+
+def _summary() -> Items:
+    """Return the Summary row: mean score, providers per state, open breakers, gateway traffic."""
+    open_breakers = f'gatewayz_circuit_breaker_state{{{ENV_PROVIDER}, state="open"}}'
+    return even_row(
+        "Summary",
+        score(stat, "Mean health score", Target(f"avg({gauge(f'{HEALTH}{{{ENV_PROVIDER}}}')})")),
+        *(
+            stat(
+                f"Providers {state}",
+                Target(providers_in_state(ENV_PROVIDER, state), "{{vantage}}"),
+                thresholds=colour,
+            )
+            for state, colour in (
+                ("healthy", (("green", None),)),
+                ("degraded", (("green", None), ("yellow", 1))),
+                ("down", (("green", None), ("red", 1))),
+            )
         ),
-        items=(
-            Row("Summary"),
-            stat(
-                "Mean health score",
-                Target(f"avg({gauge(f'gatewayz_provider_health_score{{{ENV_PROVIDER}}}')})"),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=SCORE_THRESHOLDS,
+        alarm_stat(
+            "Breakers open", Target(f"count({_redis_view(open_breakers)} == 1) or vector(0)")
+        ),
+        stat(
+            "Gateway requests (last hour)",
+            Target(f"sum({_redis_view(f'gatewayz_gateway_requests_last_hour{{{ENV_PROVIDER}}}')})"),
+        ),
+    )
+
+
+def _by_provider() -> Items:
+    """Return the By provider row: score, availability, errors and latency as bars."""
+    return even_row(
+        "By provider",
+        score(bargauge, "Health score", provider_gauge(HEALTH)),
+        ratio(bargauge, "Availability (1h)", Target(availability("1h"), PROVIDER_LEGEND)),
+        ratio(
+            bargauge,
+            "Error rate (5m)",
+            provider_gauge("provider_error_rate"),
+            thresholds=(("green", None), ("orange", 0.05), ("red", 0.2)),
+        ),
+        bargauge(
+            "Probe latency p95",
+            Target(probe_latency(0.95, ENV_PROVIDER), PROVIDER_LEGEND),
+            unit="s",
+        ),
+    )
+
+
+def _over_time() -> Items:
+    """Return the Over time row: score, availability, the gateway's own figures, breakers."""
+    return (
+        Row("Over time"),
+        score(timeseries, "Health score", provider_gauge(HEALTH), width=12),
+        ratio(
+            timeseries, "Availability (5m)", Target(availability("5m"), PROVIDER_LEGEND), width=12
+        ),
+        timeseries(
+            "Gateway latency p95 (backend Redis)",
+            Target(
+                _redis_view(f'gatewayz_gateway_latency_seconds{{{ENV_PROVIDER}, quantile="0.95"}}'),
+                "{{provider}}",
             ),
+            unit="s",
+            width=12,
+        ),
+        timeseries(
+            "Gateway failed requests (last hour)",
+            Target(
+                _redis_view(f"gatewayz_gateway_failed_requests_last_hour{{{ENV_PROVIDER}}}"),
+                "{{provider}}",
+            ),
+            width=12,
+            description="The backend under-records failures; probes are the primary signal.",
+        ),
+        provider_state(
+            "Circuit breakers (backend Redis)",
+            BREAKER,
+            ENV_PROVIDER,
+            "{{provider}}",
+            by="environment, provider",
+        ),
+    )
+
+
+def _breaker_counters() -> Items:
+    """Return the backend's own breaker counters: transitions, rejections, failures/successes."""
+    return (
+        Row("Backend breaker counters"),
+        rate_by(
+            "Breaker transitions",
+            "provider",
+            f"circuit_breaker_state_transitions_total{{{BP}}}",
+            _backend,
+            unit="ops",
+            width=8,
+        ),
+        rate_by(
+            "Rejected by open breakers",
+            "provider",
+            f"circuit_breaker_rejected_requests_total{{{BP}}}",
+            _backend,
+            unit="reqps",
+            width=8,
+        ),
+        timeseries(
+            "Breaker failures vs successes",
             *(
-                stat(
-                    f"Providers {state}",
-                    Target(providers_in_state(ENV_PROVIDER, state), "{{vantage}}"),
-                    thresholds=colour,
-                )
-                for state, colour in (
-                    ("healthy", (("green", None),)),
-                    ("degraded", (("green", None), ("yellow", 1))),
-                    ("down", (("green", None), ("red", 1))),
-                )
+                _backend(f"sum({rate(f'circuit_breaker_{kind}_total{{{BP}}}')})", kind)
+                for kind in ("failures", "successes")
             ),
-            stat(
-                "Breakers open",
-                Target(
-                    "count(max by (environment, provider) (gatewayz_circuit_breaker_state"
-                    f'{{{ENV_PROVIDER}, state="open"}}) == 1) or vector(0)'
-                ),
-                thresholds=(("green", None), ("red", 1)),
-            ),
-            stat(
-                "Gateway requests (last hour)",
-                Target(
-                    "sum(max by (environment, provider) (gatewayz_gateway_requests_last_hour"
-                    f"{{{ENV_PROVIDER}}}))"
-                ),
-            ),
-            Row("By provider"),
-            bargauge(
-                "Health score",
-                Target(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=SCORE_THRESHOLDS,
-                width=6,
-            ),
-            bargauge(
-                "Availability (1h)",
-                Target(
-                    gauge(f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="1h"}}'),
-                    PROVIDER_LEGEND,
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-                width=6,
-            ),
-            bargauge(
-                "Error rate (5m)",
-                Target(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=(("green", None), ("orange", 0.05), ("red", 0.2)),
-                width=6,
-            ),
-            bargauge(
-                "Probe latency p95",
-                Target(
-                    quantile(
-                        0.95,
-                        "provider_response_time_seconds_bucket",
-                        ENV_PROVIDER,
-                        "provider, vantage",
-                    ),
-                    PROVIDER_LEGEND,
-                ),
-                unit="s",
-                width=6,
-            ),
-            Row("Over time"),
-            timeseries(
-                "Health score",
-                Target(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=SCORE_THRESHOLDS,
-                width=12,
-            ),
-            timeseries(
-                "Availability (5m)",
-                Target(
-                    gauge(f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="5m"}}'),
-                    PROVIDER_LEGEND,
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-                width=12,
-            ),
-            timeseries(
-                "Gateway latency p95 (backend Redis)",
-                Target(
-                    "max by (environment, provider) (gatewayz_gateway_latency_seconds"
-                    f'{{{ENV_PROVIDER}, quantile="0.95"}})',
-                    "{{provider}}",
-                ),
-                unit="s",
-                width=12,
-            ),
-            timeseries(
-                "Gateway failed requests (last hour)",
-                Target(
-                    "max by (environment, provider) (gatewayz_gateway_failed_requests_last_hour"
-                    f"{{{ENV_PROVIDER}}})",
-                    "{{provider}}",
-                ),
-                width=12,
-                description="The backend under-records failures; probes are the primary signal.",
-            ),
-            state_timeline(
-                "Circuit breakers (backend Redis)",
-                Target(BREAKER_MAPPINGS_SOURCE[0], "{{provider}}"),
-                mappings=BREAKER_MAPPINGS_SOURCE[1],
-            ),
-            Row("Backend breaker counters"),
-            timeseries(
-                "Breaker transitions",
-                _backend(
-                    "sum by (provider) (rate(circuit_breaker_state_transitions_total"
-                    f"{{{BP}}}[$__rate_interval]))",
-                    "{{provider}}",
-                ),
-                unit="ops",
-                width=8,
-            ),
-            timeseries(
-                "Rejected by open breakers",
-                _backend(
-                    "sum by (provider) (rate(circuit_breaker_rejected_requests_total"
-                    f"{{{BP}}}[$__rate_interval]))",
-                    "{{provider}}",
-                ),
-                unit="reqps",
-                width=8,
-            ),
-            timeseries(
-                "Breaker failures vs successes",
-                _backend(
-                    f"sum(rate(circuit_breaker_failures_total{{{BP}}}[$__rate_interval]))",
-                    "failures",
-                ),
-                _backend(
-                    f"sum(rate(circuit_breaker_successes_total{{{BP}}}[$__rate_interval]))",
-                    "successes",
-                ),
-                unit="ops",
-                width=8,
-            ),
+            unit="ops",
+            width=8,
         ),
     )
 
 
 def backend_metrics() -> Dashboard:
     """Build GatewayZ Backend Metrics: HTTP, database, cache and account gauges."""
-    return Dashboard(
-        uid="gatewayz-backend",
-        title="GatewayZ Backend Metrics",
-        folder=FOLDER,
-        description="The backend's database, cache and account metrics.",
-        tags=("gatewayz", "backend"),
-        variables=(BACKEND_ENV,),
-        items=(
-            Row("Accounts"),
-            stat("Active API keys", _backend(f"sum(active_api_keys{{{B}}})"), width=8),
-            stat("Subscriptions", _backend(f"sum(subscription_count{{{B}}})"), width=8),
-            stat("Active trials", _backend(f"sum(trial_active{{{B}}})"), width=8),
-            Row("Database and cache"),
-            timeseries(
-                "Database queries by operation",
-                _backend(
-                    f"sum by (operation) (rate(database_queries_total{{{B}}}[$__rate_interval]))",
-                    "{{operation}}",
-                ),
-                unit="ops",
-                width=12,
-            ),
-            timeseries(
-                "Database query p95 by operation",
-                _backend(
-                    quantile(0.95, "database_query_duration_seconds_bucket", B, "operation"),
-                    "{{operation}}",
-                ),
-                unit="s",
-                width=12,
-            ),
-            timeseries(
-                "Cache hit ratio",
-                _backend(
-                    f"sum(rate(cache_hits_total{{{B}}}[$__rate_interval])) / "
-                    f"(sum(rate(cache_hits_total{{{B}}}[$__rate_interval])) + "
-                    f"sum(rate(cache_misses_total{{{B}}}[$__rate_interval])))",
-                    "hit ratio",
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-                width=8,
-            ),
-            timeseries(
-                "Cache size",
-                _backend(f"sum by (cache) (cache_size_bytes{{{B}}})", "{{cache}}"),
-                unit="bytes",
-                width=8,
-            ),
-            timeseries(
-                "HTTP request rate",
-                _backend(f"sum(rate(fastapi_requests_total{{{B}}}[$__rate_interval]))", "requests"),
-                unit="reqps",
-                width=8,
+    about = About(FOLDER, "gatewayz-backend", "GatewayZ Backend Metrics", BACKEND_TAGS)
+    hits, misses = (f"sum({rate(f'cache_{kind}_total{{{B}}}')})" for kind in ("hits", "misses"))
+    queries = f"database_queries_total{{{B}}}"
+    sizes = sum_by("cache", f"cache_size_bytes{{{B}}}")
+    http = f"sum({rate(f'fastapi_requests_total{{{B}}}')})"
+    return about.dashboard(
+        "The backend's database, cache and account metrics.",
+        (BACKEND_ENV,),
+        *even_row(
+            "Accounts",
+            *(
+                stat(title, _backend(f"sum({metric}{{{B}}})"))
+                for title, metric in (
+                    ("Active API keys", "active_api_keys"),
+                    ("Subscriptions", "subscription_count"),
+                    ("Active trials", "trial_active"),
+                )
             ),
         ),
+        Row("Database and cache"),
+        rate_by(
+            "Database queries by operation", "operation", queries, _backend, unit="ops", width=12
+        ),
+        p95_by(
+            "Database query p95 by operation", "operation", DB_DURATIONS, B, make=_backend, width=12
+        ),
+        ratio(
+            timeseries, "Cache hit ratio", _backend(hit_ratio(hits, misses), "hit ratio"), width=8
+        ),
+        timeseries("Cache size", _backend(sizes, "{{cache}}"), unit="bytes", width=8),
+        timeseries("HTTP request rate", _backend(http, "requests"), unit="reqps", width=8),
     )

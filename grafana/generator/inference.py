@@ -12,21 +12,23 @@ them), counters and histograms are summed over the replicas (each counts only it
 from __future__ import annotations
 
 from exporter.outcomes import OUTCOMES
-from grafana.generator.model import RULES, Panel, Row, Target
+from grafana.generator.model import RULES, Items, Panel, Row, Target
 from grafana.generator.panels import (
     ENV,
     PROVIDER_STATES,
     STATE_COLOURS,
-    code_expr,
-    code_mappings,
+    OneHot,
     column_mappings,
     column_unit,
     instant,
     outcome_help,
     outcome_panel,
+    percentiles,
+    provider_state,
     quantile,
+    ratio,
+    rule_windows,
     stat,
-    state_timeline,
     table,
     timeseries,
 )
@@ -35,16 +37,13 @@ WINDOW = "1h"
 BY = "environment, provider, model, vantage"
 TTFT = "gatewayz_inference_ttft_seconds_bucket"
 TPS = "gatewayz_inference_output_tokens_per_second_bucket"
-STATE_MAPPINGS = code_mappings(PROVIDER_STATES, STATE_COLOURS)
+MODEL_STATUS = OneHot("gatewayz_model_status", "status", PROVIDER_STATES, STATE_COLOURS)
+AVAILABILITY = "model:inference_availability:ratio_rate"  # + 1h or 1d: the recording rules
 ONLY_PROBED = "Only the INFERENCE_PROBES pairs have these series."
 
 
-def _state(selector: str) -> str:
-    return code_expr("gatewayz_model_status", "status", PROVIDER_STATES, selector, BY)
-
-
 def _availability(selector: str, window: str) -> str:
-    return f"model:inference_availability:ratio_rate{window}{{{selector}}}"
+    return f"{AVAILABILITY}{window}{{{selector}}}"
 
 
 def _per_hour(counter: str, selector: str, label: str = "") -> str:
@@ -52,26 +51,25 @@ def _per_hour(counter: str, selector: str, label: str = "") -> str:
     return f"sum by ({by}) (increase({counter}{{{selector}}}[{WINDOW}]))"
 
 
-def inference_items(selector: str, legend: str) -> tuple[Row | Panel, ...]:
+def inference_items(selector: str, legend: str) -> Items:
     """Return the "Inference probes" row: state, speed, availability, outcomes and tokens of
     the inference-probed models `selector` picks, each series named by `legend`."""
     return (
         Row("Inference probes"),
         _models_now(selector),
-        state_timeline(
+        provider_state(
             "Inference state by model",
-            Target(_state(selector), legend),
-            mappings=STATE_MAPPINGS,
+            MODEL_STATUS,
+            selector,
+            legend,
+            by=BY,
             description=f"gatewayz_model_status of each inference-probed model. {ONLY_PROBED}",
         ),
         *_speed(selector, legend),
-        timeseries(
+        ratio(
+            timeseries,
             "Model availability from inference checks (recording rules, 1h and 1d)",
-            Target(_availability(selector, "1h"), f"{legend} 1h", feeds=(RULES,)),
-            Target(_availability(selector, "1d"), f"{legend} 1d", feeds=(RULES,)),
-            unit="percentunit",
-            min=0,
-            max=1,
+            *rule_windows(AVAILABILITY, selector, legend),
             width=12,
             description="Share of conclusive inference checks that succeeded (429 and 401/403 "
             "are not checks). No data for a window without checks, e.g. while the daily token "
@@ -98,7 +96,7 @@ def _models_now(selector: str) -> Panel:
     """Return the table of every inference-probed model's current state and figures."""
     return table(
         "Inference-probed models now",
-        instant(_state(selector), "State"),
+        instant(MODEL_STATUS.expr(selector, BY), "State"),
         instant(_availability(selector, "1h"), "Availability 1h", feeds=(RULES,)),
         instant(_availability(selector, "1d"), "Availability 1d", feeds=(RULES,)),
         instant(quantile(0.5, TTFT, selector, BY, WINDOW), "TTFT p50 1h"),
@@ -108,7 +106,7 @@ def _models_now(selector: str) -> Panel:
         f"100 %). {ONLY_PROBED}",
         height=6,
         overrides=(
-            column_mappings("Value #A", STATE_MAPPINGS),
+            column_mappings("Value #A", MODEL_STATUS.mappings),
             column_unit("Value #[BC]", "percentunit"),
             column_unit("Value #[DE]", "s"),
         ),
@@ -120,8 +118,7 @@ def _speed(selector: str, legend: str) -> tuple[Panel, ...]:
     return (
         timeseries(
             "Time to first token p50 / p95 (1h)",
-            Target(quantile(0.5, TTFT, selector, BY, WINDOW), f"{legend} p50"),
-            Target(quantile(0.95, TTFT, selector, BY, WINDOW), f"{legend} p95"),
+            *percentiles(TTFT, selector, BY, 0.5, 0.95, legend=legend, window=WINDOW),
             Target(f"max(gatewayz_inference_ttft_slow_seconds{{{ENV}}})", "slow threshold"),
             unit="s",
             width=12,
@@ -131,7 +128,7 @@ def _speed(selector: str, legend: str) -> tuple[Panel, ...]:
         ),
         timeseries(
             "Output tokens per second p50 (1h)",
-            Target(quantile(0.5, TPS, selector, BY, WINDOW), f"{legend} p50"),
+            *percentiles(TPS, selector, BY, 0.5, legend=legend, window=WINDOW),
             Target(f"max(gatewayz_inference_min_tokens_per_second{{{ENV}}})", "minimum"),
             width=12,
             description="Output tokens per second after the first token. A model is degraded "

@@ -151,6 +151,9 @@ class Row:
     title: str
 
 
+Items = tuple[Row | Panel, ...]  # what a dashboard shows, in order: row headers and panels
+
+
 @dataclass(frozen=True)
 class Variable:
     """A query variable (``label_values(...)``) on Prometheus or Loki."""
@@ -232,7 +235,7 @@ class Dashboard:
     title: str
     folder: str
     description: str
-    items: tuple[Row | Panel, ...]
+    items: Items
     variables: tuple[Variable, ...] = ()
     tags: tuple[str, ...] = ()
     time_from: str = "now-6h"

@@ -1,11 +1,28 @@
-"""Panel and PromQL helpers shared by every dashboard: one place for units, colours and mappings."""
+"""Panel and PromQL helpers shared by every dashboard: one place for units, colours and mappings,
+and one helper per panel shape the dashboards repeat (ratios, latencies, per-provider states, rows
+of stats), so that a dashboard function reads as the list of what it shows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from exporter.outcomes import LIST_OUTCOMES, Outcome, Verdict, verdict
-from grafana.generator.model import Annotation, Json, Panel, Target, Variable
+from grafana.generator.model import (
+    EXPORTER,
+    GRID_WIDTH,
+    RULES,
+    Annotation,
+    Dashboard,
+    Items,
+    Json,
+    Panel,
+    Row,
+    Target,
+    Variable,
+)
 
 # The alert rules' thresholds (prometheus/rules/alerts.yml); a test checks they still agree.
 HEALTH_SCORE_LOW = 0.5  # ProviderHealthScoreLow fires below this score
@@ -62,13 +79,15 @@ ENV_PROVIDER = f'environment=~"$environment", provider=~"$provider", {VANTAGE}'
 BY_PROVIDER = "environment, provider, vantage"
 PROVIDER_LEGEND = "{{provider}} {{vantage}}"
 
+
 # Every dashboard that shows provider or model series filters them by vantage. Its All value is
 # `.*`, which also matches series without the label (an exporter older than VANTAGE).
-VANTAGES = Variable(
-    "vantage",
-    "Vantage",
-    'label_values(provider_availability{environment=~"$environment"}, vantage)',
-)
+def label_values(label: str, series: str, feed: str = EXPORTER) -> Variable:
+    """Return the variable `$<label>` offering the values `label` takes in `series`."""
+    return Variable(label, label.capitalize(), f"label_values({series}, {label})", feeds=(feed,))
+
+
+VANTAGES = label_values("vantage", 'provider_availability{environment=~"$environment"}')
 
 
 def gauge(series: str) -> str:
@@ -136,6 +155,17 @@ def column_unit(pattern: str, unit: str) -> Json:
     return {
         "matcher": {"id": "byRegexp", "options": f"^{pattern}.*"},
         "properties": [{"id": "unit", "value": unit}],
+    }
+
+
+def right_axis(name: str, unit: str) -> Json:
+    """Return a time series override that draws the series `name` on a right axis in `unit`."""
+    return {
+        "matcher": {"id": "byName", "options": name},
+        "properties": [
+            {"id": "unit", "value": unit},
+            {"id": "custom.axisPlacement", "value": "right"},
+        ],
     }
 
 
@@ -266,19 +296,6 @@ def instant(expr: str, legend: str = "", **kw: Any) -> Target:
     return Target(expr, legend, instant=True, fmt="table", **kw)
 
 
-# The backend's breakers, as every replica and vantage reads them from its Redis: one per provider.
-BREAKER_MAPPINGS_SOURCE = (
-    code_expr(
-        "gatewayz_circuit_breaker_state",
-        "state",
-        BREAKER_STATES,
-        ENV_PROVIDER,
-        "environment, provider",
-    ),
-    code_mappings(BREAKER_STATES, BREAKER_COLOURS),
-)
-
-
 def providers_in_state(selector: str, state: str = "") -> str:
     """Return how many providers are in each state (or in `state`), per vantage: counted from
     the providers' own state gauges, once per vantage whatever its number of replicas."""
@@ -294,3 +311,226 @@ def official_annotation(selector: str) -> Annotation:
         f'{{{selector}, indicator!="none"}}) == 1',
         "{{provider}}: their page says {{indicator}}",
     )
+
+
+@dataclass(frozen=True)
+class About:
+    """Which dashboard it is: its Grafana folder, uid, title and tags."""
+
+    folder: str
+    uid: str
+    title: str
+    tags: tuple[str, ...]
+
+    def dashboard(
+        self, description: str, variables: tuple[Variable, ...], *items: Row | Panel, **kw: Any
+    ) -> Dashboard:
+        """Return the dashboard that shows `items`, described and filtered by `variables`."""
+        return Dashboard(
+            self.uid, self.title, self.folder, description, items, variables, self.tags, **kw
+        )
+
+
+# The shapes the dashboards repeat: a helper each, so a dashboard function lists what it shows.
+
+RATE_WINDOW = "$__rate_interval"
+P50_95_99 = (0.5, 0.95, 0.99)
+ALERT_FROM_ONE: tuple[tuple[str, float | None], ...] = (("green", None), ("red", 1))
+UP_FROM_ONE: tuple[tuple[str, float | None], ...] = (("red", None), ("green", 1))
+ERROR_RATIO_THRESHOLDS: tuple[tuple[str, float | None], ...] = (
+    ("green", None),
+    ("orange", 0.01),
+    ("red", 0.05),
+)
+
+
+def fed_by(feed: str) -> Callable[..., Target]:
+    """Return a Target maker whose queries read `feed` (the backend, redis_exporter, Loki …)."""
+    return partial(Target, feeds=(feed,))
+
+
+def legend_of(label: str) -> str:
+    """Return the legend that names a series by one label's value."""
+    return f"{{{{{label}}}}}"
+
+
+def rate(series: str, window: str = RATE_WINDOW) -> str:
+    """Return the per-second rate of a counter's series (`name{matchers}`)."""
+    return f"rate({series}[{window}])"
+
+
+def sum_by(label: str, expr: str) -> str:
+    """Return `expr` summed into one series per value of `label`."""
+    return f"sum by ({label}) ({expr})"
+
+
+def ratio(panel: Callable[..., Panel], title: str, *targets: Target, **kw: Any) -> Panel:
+    """Return a panel (stat, timeseries, bargauge) of a 0–1 ratio shown as a percentage."""
+    return panel(title, *targets, unit="percentunit", min=0, max=1, **kw)
+
+
+def score(panel: Callable[..., Panel], title: str, *targets: Target, **kw: Any) -> Panel:
+    """Return a ratio panel of health scores, coloured at the alert's thresholds."""
+    return ratio(panel, title, *targets, thresholds=SCORE_THRESHOLDS, **kw)
+
+
+def error_ratio(panel: Callable[..., Panel], title: str, *targets: Target, **kw: Any) -> Panel:
+    """Return a ratio panel of an error share: orange from 1 %, red from 5 %."""
+    return ratio(panel, title, *targets, thresholds=ERROR_RATIO_THRESHOLDS, **kw)
+
+
+def alarm_stat(title: str, target: Target, **kw: Any) -> Panel:
+    """Return a stat of a count that should be 0 (alerts firing, breakers open): red from 1."""
+    return stat(title, target, thresholds=ALERT_FROM_ONE, **kw)
+
+
+def up_stat(title: str, target: Target, **kw: Any) -> Panel:
+    """Return a stat of a 1/0 up gauge: green Up, red Down."""
+    return stat(title, target, mappings=up_mappings(), thresholds=UP_FROM_ONE, **kw)
+
+
+def rate_by(
+    title: str, label: str, series: str, make: Callable[..., Target] = Target, **kw: Any
+) -> Panel:
+    """Return a time series of a counter's rate, one line per value of `label`."""
+    return timeseries(title, make(sum_by(label, rate(series)), legend_of(label)), **kw)
+
+
+def percentiles(
+    bucket: str,
+    selector: str,
+    by: str,
+    *qs: float,
+    legend: str = "",
+    make: Callable[..., Target] = Target,
+    window: str = RATE_WINDOW,
+) -> tuple[Target, ...]:
+    """Return one target per quantile of a histogram, each named `<legend> p<nn>`."""
+    return tuple(
+        make(quantile(q, bucket, selector, by, window), f"{legend} p{int(q * 100)}".lstrip())
+        for q in qs
+    )
+
+
+def latency(
+    title: str,
+    bucket: str,
+    selector: str,
+    by: str,
+    *qs: float,
+    legend: str = "",
+    make: Callable[..., Target] = Target,
+    unit: str = "s",
+    **kw: Any,
+) -> Panel:
+    """Return a time series of a histogram's quantiles `qs`, each named `<legend> p<nn>`."""
+    targets = percentiles(bucket, selector, by, *qs, legend=legend, make=make)
+    return timeseries(title, *targets, unit=unit, **kw)
+
+
+def p95_by(
+    title: str,
+    label: str,
+    bucket: str,
+    selector: str,
+    make: Callable[..., Target] = Target,
+    unit: str = "s",
+    **kw: Any,
+) -> Panel:
+    """Return a time series of a histogram's p95, one line per value of `label`."""
+    target = make(quantile(0.95, bucket, selector, label), legend_of(label))
+    return timeseries(title, target, unit=unit, **kw)
+
+
+@dataclass(frozen=True)
+class OneHot:
+    """A one-hot state gauge (1 for the current value of `label`, 0 for the others)."""
+
+    metric: str
+    label: str
+    values: tuple[str, ...]
+    colours: tuple[str, ...]
+
+    def expr(self, selector: str, by: str = BY_PROVIDER) -> str:
+        """Return the state's code per provider (or per `by` group); see code_expr."""
+        return code_expr(self.metric, self.label, self.values, selector, by)
+
+    @property
+    def mappings(self) -> tuple[Json, ...]:
+        """Return the mappings that show the code as the state's name and colour."""
+        return code_mappings(self.values, self.colours)
+
+
+HEALTH = "gatewayz_provider_health_score"
+PROVIDER_STATUS = OneHot("gatewayz_provider_status", "status", PROVIDER_STATES, STATE_COLOURS)
+BREAKER = OneHot("gatewayz_circuit_breaker_state", "state", BREAKER_STATES, BREAKER_COLOURS)
+
+
+def provider_state(
+    title: str,
+    state: OneHot,
+    selector: str,
+    legend: str,
+    *,
+    panel: Callable[..., Panel] = state_timeline,
+    by: str = BY_PROVIDER,
+    **kw: Any,
+) -> Panel:
+    """Return a state timeline (or the `panel` kind given, e.g. stat) of a state per provider
+    (or per `by` group), each code shown as the state's name and colour."""
+    return panel(title, Target(state.expr(selector, by), legend), mappings=state.mappings, **kw)
+
+
+def provider_gauge(
+    metric: str, selector: str = ENV_PROVIDER, legend: str = PROVIDER_LEGEND
+) -> Target:
+    """Return a target of a provider gauge, once per provider and vantage (see gauge)."""
+    return Target(gauge(f"{metric}{{{selector}}}"), legend)
+
+
+def even_row(title: str, *panels: Panel) -> Items:
+    """Return a row header and its panels (a row of stats, of bar gauges), sharing the grid's
+    width evenly."""
+    width = GRID_WIDTH // len(panels)
+    return (Row(title), *(replace(panel, width=width) for panel in panels))
+
+
+def total_in_range(series: str) -> str:
+    """Return how much a counter's series grew over the dashboard's time range, summed."""
+    return f"sum(increase({series}[$__range]))"
+
+
+def hit_ratio(hits: str, misses: str) -> str:
+    """Return the share of hits among hits and misses (two rates)."""
+    return f"{hits} / ({hits} + {misses})"
+
+
+def availability(window: str, selector: str = ENV_PROVIDER) -> str:
+    """Return the exporter's availability ratio over one of its windows (5m, 1h, 24h)."""
+    return gauge(f'gatewayz_provider_availability_ratio{{{selector}, window="{window}"}}')
+
+
+def rule_windows(record: str, selector: str, legend: str) -> tuple[Target, ...]:
+    """Return a recording rule's 1h and 1d series (`<record>1h`, `<record>1d`), named by window."""
+    return tuple(
+        Target(f"{record}{window}{{{selector}}}", f"{legend} {window}", feeds=(RULES,))
+        for window in ("1h", "1d")
+    )
+
+
+STACKED = {"stacking": {"group": "A", "mode": "normal"}}
+STACKED_BARS = {**STACKED, "drawStyle": "bars"}
+
+
+def environments(job: str, feed: str = EXPORTER) -> Variable:
+    """Return the environment variable of a dashboard on one job's series (`job` a matcher)."""
+    return label_values("environment", f"up{{{job}}}", feed)
+
+
+ENVIRONMENT = label_values("environment", "gatewayz_provider_status")
+PROVIDERS = label_values("provider", 'gatewayz_provider_status{environment=~"$environment"}')
+
+
+def probe_latency(q: float, selector: str) -> str:
+    """Return a quantile of the list probes' latency, per provider and vantage."""
+    return quantile(q, "provider_response_time_seconds_bucket", selector, "provider, vantage")

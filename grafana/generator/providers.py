@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
 from exporter.probing.official import INDICATORS
 from grafana.generator.inference import inference_items
 from grafana.generator.model import (
@@ -9,234 +13,215 @@ from grafana.generator.model import (
     PROMETHEUS,
     RULES,
     Dashboard,
-    Json,
+    Items,
     Panel,
     Row,
     Target,
-    Variable,
 )
 from grafana.generator.panels import (
-    BREAKER_COLOURS,
-    BREAKER_STATES,
+    ALERT_FROM_ONE,
+    BREAKER,
     BY_PROVIDER,
     ENV,
     ENV_PROVIDER,
+    ENVIRONMENT,
+    HEALTH,
     OFFICIAL_COLOURS,
     OFFICIAL_HELP,
+    P50_95_99,
     PROVIDER_LEGEND,
-    PROVIDER_STATES,
-    SCORE_THRESHOLDS,
-    STATE_COLOURS,
+    PROVIDER_STATUS,
+    PROVIDERS,
+    STACKED,
+    STACKED_BARS,
     VANTAGE,
     VANTAGES,
-    code_expr,
-    code_mappings,
+    About,
+    OneHot,
+    alarm_stat,
+    availability,
     column_mappings,
     column_unit,
+    environments,
+    even_row,
+    fed_by,
     gauge,
     heatmap,
     instant,
+    latency,
     official_annotation,
     offline_mappings,
     outcome_panel,
+    percentiles,
+    probe_latency,
+    provider_gauge,
+    provider_state,
     providers_in_state,
-    quantile,
+    rate,
+    rate_by,
+    ratio,
+    right_axis,
+    rule_windows,
+    score,
     stat,
-    state_timeline,
+    sum_by,
     table,
     timeseries,
-    up_mappings,
+    up_stat,
 )
 
 FOLDER = "Providers"
+TAGS = ("gatewayz", "providers")
 
-ENVIRONMENT = Variable(
-    "environment", "Environment", "label_values(gatewayz_provider_status, environment)"
-)
-PROVIDERS = Variable(
-    "provider",
-    "Provider",
-    'label_values(gatewayz_provider_status{environment=~"$environment"}, provider)',
-)
-ONE_PROVIDER = Variable(
-    "provider",
-    "Provider",
-    'label_values(gatewayz_provider_status{environment=~"$environment"}, provider)',
-    multi=False,
-    include_all=False,
-)
-
-STATE = code_expr("gatewayz_provider_status", "status", PROVIDER_STATES, ENV_PROVIDER)
-BREAKER = code_expr("gatewayz_circuit_breaker_state", "state", BREAKER_STATES, ENV_PROVIDER)
-STATE_MAPPINGS = code_mappings(PROVIDER_STATES, STATE_COLOURS)
-BREAKER_MAPPINGS = code_mappings(BREAKER_STATES, BREAKER_COLOURS)
-OFFICIAL = code_expr("gatewayz_provider_official_indicator", "indicator", INDICATORS, ENV_PROVIDER)
-OFFICIAL_MAPPINGS = code_mappings(INDICATORS, OFFICIAL_COLOURS)
+ONE_PROVIDER = replace(PROVIDERS, multi=False, include_all=False)
+OFFICIAL = OneHot("gatewayz_provider_official_indicator", "indicator", INDICATORS, OFFICIAL_COLOURS)
 LATENCY = "provider_response_time_seconds_bucket"
+BY_VANTAGE = "{{vantage}}"
+GLANCE_WINDOWS = ("5m", "1h", "24h")
+# The glance table's columns: A state, B-F ratios, G-H seconds, I breaker, J their page.
+GLANCE_OVERRIDES = (
+    column_mappings("Value #A", PROVIDER_STATUS.mappings),
+    column_mappings("Value #I", BREAKER.mappings),
+    column_mappings("Value #J", OFFICIAL.mappings),
+    column_unit("Value #[B-F]", "percentunit"),
+    column_unit("Value #[GH]", "s"),
+)
 
 
-def _window(window: str) -> str:
-    return gauge(f'gatewayz_provider_availability_ratio{{{ENV_PROVIDER}, window="{window}"}}')
+def _probe_outcomes(title: str, by: str, selector: str, legend: str, **kw: Any) -> Panel:
+    """Return the stacked rate of list probes per outcome, summed `by` the labels given."""
+    expr = sum_by(by, rate(f"gatewayz_provider_probes_total{{{selector}}}"))
+    return outcome_panel(title, Target(expr, legend), **kw)
 
 
 def provider_health() -> Dashboard:
     """Build the at-a-glance dashboard: every provider's state, score, availability and latency."""
-    glance = table(
-        "Providers at a glance",
-        instant(STATE, "State"),
-        instant(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), "Score"),
-        instant(_window("5m"), "Availability 5m"),
-        instant(_window("1h"), "Availability 1h"),
-        instant(_window("24h"), "Availability 24h"),
-        instant(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), "Error rate 5m"),
-        instant(quantile(0.5, LATENCY, ENV_PROVIDER, BY_PROVIDER), "p50"),
-        instant(quantile(0.95, LATENCY, ENV_PROVIDER, BY_PROVIDER), "p95"),
-        instant(BREAKER, "Breaker"),
-        instant(OFFICIAL, "Their page"),
-        description="One row per provider and vantage. Empty cells mean no data (never 0 or "
-        "100 %). Their page: the provider's own status page indicator, beside our state.",
-        height=10,
-        overrides=_glance_overrides(),
-    )
-    return Dashboard(
-        uid="provider-health",
-        title="Provider Health",
-        folder=FOLDER,
-        description="Health of every upstream AI provider as the exporter's probes see it.",
-        tags=("gatewayz", "providers"),
-        variables=(ENVIRONMENT, PROVIDERS, VANTAGES),
+    about = About(FOLDER, "provider-health", "Provider Health", TAGS)
+    return about.dashboard(
+        "Health of every upstream AI provider as the exporter's probes see it.",
+        (ENVIRONMENT, PROVIDERS, VANTAGES),
+        *_at_a_glance(),
+        *_state_and_score(),
+        *_latency_and_failures(),
+        *_models(),
         annotations=(official_annotation(ENV_PROVIDER),),
-        items=(
-            Row("At a glance"),
-            stat(
-                "Providers by state",
-                Target(providers_in_state(ENV_PROVIDER), "{{status}} {{vantage}}"),
-                description="Providers per state, counted once per vantage (not once per "
-                "replica: replicas of a vantage share their states).",
-                width=12,
-            ),
-            stat(
-                "Provider alerts firing",
-                Target(
-                    'count(ALERTS{alertstate="firing", alertname=~"Provider.*"}) or vector(0)',
-                    "firing",
-                    feeds=(PROMETHEUS,),
-                ),
-                thresholds=(("green", None), ("red", 1)),
-                description="Prometheus alerts named Provider* in the firing state.",
-                width=12,
-            ),
-            glance,
-            Row("State and score"),
-            state_timeline(
-                "Provider state", Target(STATE, PROVIDER_LEGEND), mappings=STATE_MAPPINGS
-            ),
-            state_timeline(
-                "Their status page (official indicator)",
-                Target(OFFICIAL, PROVIDER_LEGEND),
-                mappings=OFFICIAL_MAPPINGS,
-                description=OFFICIAL_HELP,
-            ),
-            timeseries(
-                "Health score",
-                Target(gauge(f"gatewayz_provider_health_score{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=SCORE_THRESHOLDS,
-                custom={"thresholdsStyle": {"mode": "line"}},
-            ),
-            timeseries(
-                "Availability (exporter windows)",
-                Target(
-                    gauge(f"gatewayz_provider_availability_ratio{{{ENV_PROVIDER}}}"),
-                    "{{provider}} {{vantage}} {{window}}",
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-            ),
-            timeseries(
-                "Error rate (5m)",
-                Target(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND),
-                unit="percentunit",
-                min=0,
-                max=1,
-            ),
-            timeseries(
-                "Availability from checks (recording rules, 1h and 1d)",
-                Target(
-                    f"provider:availability:ratio_rate1h{{{ENV_PROVIDER}}}",
-                    "{{provider}} {{vantage}} 1h",
-                    feeds=(RULES,),
-                ),
-                Target(
-                    f"provider:availability:ratio_rate1d{{{ENV_PROVIDER}}}",
-                    "{{provider}} {{vantage}} 1d",
-                    feeds=(RULES,),
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-                width=24,
-            ),
-            Row("Latency and failures"),
-            timeseries(
-                "Probe latency p50 / p95",
-                Target(
-                    quantile(0.5, LATENCY, ENV_PROVIDER, "provider, vantage"),
-                    f"{PROVIDER_LEGEND} p50",
-                ),
-                Target(
-                    quantile(0.95, LATENCY, ENV_PROVIDER, "provider, vantage"),
-                    f"{PROVIDER_LEGEND} p95",
-                ),
-                unit="s",
-                width=12,
-            ),
-            outcome_panel(
-                "Failure reasons by outcome",
-                Target(
-                    "sum by (provider, vantage, outcome) (rate(gatewayz_provider_probes_total"
-                    f'{{{ENV_PROVIDER}, outcome!="ok"}}[$__rate_interval]))',
-                    f"{PROVIDER_LEGEND} {{{{outcome}}}}",
-                ),
-                width=12,
-                custom={"stacking": {"group": "A", "mode": "normal"}, "drawStyle": "bars"},
-            ),
-            state_timeline(
-                "Circuit breaker (backend Redis)",
-                Target(BREAKER, PROVIDER_LEGEND),
-                mappings=BREAKER_MAPPINGS,
-                description="Breaker state from the backend's Redis; no row while the key is gone.",
-            ),
-            Row("Models"),
-            table(
-                "Model uptime (24h)",
-                instant(gauge(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}"), "Uptime 24h"),
-                unit="percentunit",
-                width=16,
-                height=10,
-            ),
-            timeseries(
-                "Models listed",
-                Target(
-                    gauge(f"gatewayz_provider_models_listed{{{ENV_PROVIDER}}}"), PROVIDER_LEGEND
-                ),
-                width=8,
-                height=10,
-            ),
+    )
+
+
+def _at_a_glance() -> Items:
+    """Return the At a glance row: providers per state, alerts firing, the glance table."""
+    firing = 'count(ALERTS{alertstate="firing", alertname=~"Provider.*"}) or vector(0)'
+    return (
+        Row("At a glance"),
+        stat(
+            "Providers by state",
+            Target(providers_in_state(ENV_PROVIDER), "{{status}} {{vantage}}"),
+            description="Providers per state, counted once per vantage (not once per "
+            "replica: replicas of a vantage share their states).",
+            width=12,
+        ),
+        alarm_stat(
+            "Provider alerts firing",
+            Target(firing, "firing", feeds=(PROMETHEUS,)),
+            description="Prometheus alerts named Provider* in the firing state.",
+            width=12,
+        ),
+        table(
+            "Providers at a glance",
+            instant(PROVIDER_STATUS.expr(ENV_PROVIDER), "State"),
+            instant(gauge(f"{HEALTH}{{{ENV_PROVIDER}}}"), "Score"),
+            *(instant(availability(window), f"Availability {window}") for window in GLANCE_WINDOWS),
+            instant(gauge(f"provider_error_rate{{{ENV_PROVIDER}}}"), "Error rate 5m"),
+            *percentiles(LATENCY, ENV_PROVIDER, BY_PROVIDER, 0.5, 0.95, make=instant),
+            instant(BREAKER.expr(ENV_PROVIDER), "Breaker"),
+            instant(OFFICIAL.expr(ENV_PROVIDER), "Their page"),
+            description="One row per provider and vantage. Empty cells mean no data (never 0 or "
+            "100 %). Their page: the provider's own status page indicator, beside our state.",
+            height=10,
+            overrides=GLANCE_OVERRIDES,
         ),
     )
 
 
-def _glance_overrides() -> tuple[Json, ...]:
+def _state_and_score() -> Items:
+    """Return the State and score row: state, their page, score, availability, error rate."""
+    windows = f"{PROVIDER_LEGEND} {{{{window}}}}"
     return (
-        column_mappings("Value #A", STATE_MAPPINGS),
-        column_mappings("Value #I", BREAKER_MAPPINGS),
-        column_mappings("Value #J", OFFICIAL_MAPPINGS),
-        column_unit("Value #[B-F]", "percentunit"),
-        column_unit("Value #[GH]", "s"),
+        Row("State and score"),
+        provider_state("Provider state", PROVIDER_STATUS, ENV_PROVIDER, PROVIDER_LEGEND),
+        provider_state(
+            "Their status page (official indicator)",
+            OFFICIAL,
+            ENV_PROVIDER,
+            PROVIDER_LEGEND,
+            description=OFFICIAL_HELP,
+        ),
+        score(
+            timeseries,
+            "Health score",
+            provider_gauge(HEALTH),
+            custom={"thresholdsStyle": {"mode": "line"}},
+        ),
+        ratio(
+            timeseries,
+            "Availability (exporter windows)",
+            provider_gauge("gatewayz_provider_availability_ratio", legend=windows),
+        ),
+        ratio(timeseries, "Error rate (5m)", provider_gauge("provider_error_rate")),
+        ratio(
+            timeseries,
+            "Availability from checks (recording rules, 1h and 1d)",
+            *rule_windows("provider:availability:ratio_rate", ENV_PROVIDER, PROVIDER_LEGEND),
+            width=24,
+        ),
+    )
+
+
+def _latency_and_failures() -> Items:
+    """Return the Latency and failures row: probe latency, failure outcomes, the breaker."""
+    failed = f'{ENV_PROVIDER}, outcome!="ok"'
+    return (
+        Row("Latency and failures"),
+        latency(
+            "Probe latency p50 / p95",
+            LATENCY,
+            ENV_PROVIDER,
+            "provider, vantage",
+            0.5,
+            0.95,
+            legend=PROVIDER_LEGEND,
+            width=12,
+        ),
+        _probe_outcomes(
+            "Failure reasons by outcome",
+            "provider, vantage, outcome",
+            failed,
+            f"{PROVIDER_LEGEND} {{{{outcome}}}}",
+            width=12,
+            custom=STACKED_BARS,
+        ),
+        provider_state(
+            "Circuit breaker (backend Redis)",
+            BREAKER,
+            ENV_PROVIDER,
+            PROVIDER_LEGEND,
+            description="Breaker state from the backend's Redis; no row while the key is gone.",
+        ),
+    )
+
+
+def _models() -> Items:
+    """Return the Models row: each model's uptime and how many models each provider lists."""
+    return (
+        Row("Models"),
+        table(
+            "Model uptime (24h)",
+            instant(gauge(f"gatewayz_model_uptime_24h{{{ENV_PROVIDER}}}"), "Uptime 24h"),
+            unit="percentunit",
+            width=16,
+            height=10,
+        ),
+        timeseries("Models listed", provider_gauge("gatewayz_provider_models_listed"), height=10),
     )
 
 
@@ -244,197 +229,156 @@ def provider_detail() -> Dashboard:
     """Build the one-provider dashboard: score components, outcomes, latency, state, traffic."""
     one = 'environment=~"$environment", provider="$provider"'  # the backend's series: no vantage
     sel = f"{one}, {VANTAGE}"
-    return Dashboard(
-        uid="provider-detail",
-        title="Provider Detail",
-        folder=FOLDER,
-        description="One provider in depth: why its score is what it is.",
-        tags=("gatewayz", "providers"),
-        variables=(ENVIRONMENT, ONE_PROVIDER, VANTAGES),
+    about = About(FOLDER, "provider-detail", "Provider Detail", TAGS)
+    return about.dashboard(
+        "One provider in depth: why its score is what it is.",
+        (ENVIRONMENT, ONE_PROVIDER, VANTAGES),
+        *_now(sel),
+        *_score(sel),
+        *_probe_latency(sel),
+        *_gateway_vs_probes(one, sel),
+        *inference_items(sel, "{{model}} {{vantage}}"),
+        *_alerts(),
         annotations=(official_annotation(sel),),
-        items=(
-            Row("Now"),
-            stat(
-                "State",
-                Target(STATE.replace(ENV_PROVIDER, sel), "{{vantage}}"),
-                mappings=STATE_MAPPINGS,
+    )
+
+
+def _now(sel: str) -> Items:
+    """Return the Now row: state, their page, score, time in state, probe age, backoff."""
+    since = gauge(f"gatewayz_provider_state_since_timestamp_seconds{{{sel}}}") + " * 1000"
+    last_probe = "time() - " + gauge(f"gatewayz_provider_last_probe_timestamp_seconds{{{sel}}}")
+    # Every replica sees every change (shared states): the max, not the sum.
+    changes = (
+        f"max by (vantage) (increase(gatewayz_provider_state_changes_total{{{sel}}}[$__range]))"
+    )
+    return (
+        Row("Now"),
+        provider_state("State", PROVIDER_STATUS, sel, BY_VANTAGE, panel=stat),
+        provider_state(
+            "Their status page", OFFICIAL, sel, BY_VANTAGE, panel=stat, description=OFFICIAL_HELP
+        ),
+        score(stat, "Health score", provider_gauge(HEALTH, sel, BY_VANTAGE)),
+        stat("In this state since", Target(since, BY_VANTAGE), unit="dateTimeFromNow"),
+        stat("Since last probe", Target(last_probe, BY_VANTAGE), unit="s"),
+        stat(
+            "Rate-limit backoff",
+            provider_gauge("gatewayz_provider_rate_limit_backoff_seconds", sel, BY_VANTAGE),
+            unit="s",
+        ),
+        stat("State changes (range)", Target(changes, BY_VANTAGE)),
+    )
+
+
+def _score(sel: str) -> Items:
+    """Return the Score row: score and components, outcomes, the three state timelines, the
+    watched components of their page."""
+    components = gauge(f"gatewayz_provider_official_component_status{{{sel}}}") + " == 1"
+    return (
+        Row("Score"),
+        score(
+            timeseries,
+            "Score and its components",
+            provider_gauge(HEALTH, sel, "score {{vantage}}"),
+            provider_gauge(
+                "gatewayz_provider_health_score_component", sel, "{{component}} {{vantage}}"
             ),
-            stat(
-                "Their status page",
-                Target(OFFICIAL.replace(ENV_PROVIDER, sel), "{{vantage}}"),
-                mappings=OFFICIAL_MAPPINGS,
-                description=OFFICIAL_HELP,
+            width=12,
+        ),
+        _probe_outcomes(
+            "Probe outcomes",
+            "vantage, outcome",
+            sel,
+            "{{vantage}} {{outcome}}",
+            width=12,
+            custom=STACKED,
+        ),
+        provider_state("State timeline", PROVIDER_STATUS, sel, "state {{vantage}}", height=4),
+        provider_state(
+            "Circuit breaker (backend Redis)", BREAKER, sel, "breaker {{vantage}}", height=4
+        ),
+        provider_state(
+            "Their status page (official indicator)",
+            OFFICIAL,
+            sel,
+            "their page {{vantage}}",
+            description=OFFICIAL_HELP,
+            height=4,
+        ),
+        table(
+            "Their components (watched)",
+            instant(components, "status"),
+            description="The watched components of the provider's page and the status it "
+            "gives each ({SLUG}_STATUS_COMPONENTS narrows them).",
+            height=6,
+        ),
+    )
+
+
+def _probe_latency(sel: str) -> Items:
+    """Return the Latency row: the probes' latency heatmap and the last probe's phases."""
+    buckets = f"sum by (le) (increase({LATENCY}{{{sel}}}[$__rate_interval]))"
+    phases = provider_gauge("gatewayz_provider_probe_phase_seconds", sel, "{{phase}} {{vantage}}")
+    return (
+        Row("Latency"),
+        heatmap("Probe latency heatmap", Target(buckets, "{{le}}", fmt="heatmap"), width=12),
+        timeseries("Phases of the last probe", phases, unit="s", width=12, custom=STACKED_BARS),
+    )
+
+
+def _gateway_vs_probes(one: str, sel: str) -> Items:
+    """Return what the gateway saw beside what the probes saw: requests, latency, errors, and
+    the backend's inference requests."""
+    checks = f"sum by (vantage) (increase(gatewayz_provider_checks_total{{{sel}}}[1h]))"
+    return (
+        Row("Gateway traffic vs probes"),
+        timeseries(
+            "Requests in the last hour: gateway vs probes",
+            # The backend's Redis, read alike by every replica and vantage: one line each.
+            Target(f"max(gatewayz_gateway_requests_last_hour{{{sel}}})", "gateway requests"),
+            Target(f"max(gatewayz_gateway_failed_requests_last_hour{{{sel}}})", "gateway failed"),
+            Target(checks, "probe checks {{vantage}}"),
+            width=12,
+        ),
+        timeseries(
+            "Latency: gateway quantiles vs probe p95",
+            Target(
+                f"max by (quantile) (gatewayz_gateway_latency_seconds{{{sel}}})",
+                "gateway p{{quantile}}",
             ),
-            stat(
-                "Health score",
-                Target(gauge(f"gatewayz_provider_health_score{{{sel}}}"), "{{vantage}}"),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=SCORE_THRESHOLDS,
+            Target(probe_latency(0.95, sel), "probe p95 {{vantage}}"),
+            unit="s",
+            width=12,
+        ),
+        ratio(
+            timeseries,
+            "Error ratio: gateway vs probes (recording rules, 5m)",
+            Target(f"provider:gateway_error:ratio_rate5m{{{one}}}", "gateway", feeds=(RULES,)),
+            Target(f"provider:error:ratio_rate5m{{{sel}}}", "probes {{vantage}}", feeds=(RULES,)),
+            width=12,
+        ),
+        rate_by(
+            "Backend inference requests by status",
+            "status",
+            f"model_inference_requests_total{{{one}}}",
+            fed_by(BACKEND),
+            unit="reqps",
+            width=12,
+        ),
+    )
+
+
+def _alerts() -> Items:
+    """Return the Alerts row: the alerts firing for this provider."""
+    return (
+        Row("Alerts"),
+        table(
+            "Alerts firing for this provider",
+            instant(
+                f'ALERTS{{alertstate="firing", provider="$provider", {ENV}}}',
+                feeds=(PROMETHEUS,),
+                may_be_empty="an alert list is empty while nothing fires",
             ),
-            stat(
-                "In this state since",
-                Target(
-                    gauge(f"gatewayz_provider_state_since_timestamp_seconds{{{sel}}}") + " * 1000",
-                    "{{vantage}}",
-                ),
-                unit="dateTimeFromNow",
-            ),
-            stat(
-                "Since last probe",
-                Target(
-                    "time() - " + gauge(f"gatewayz_provider_last_probe_timestamp_seconds{{{sel}}}"),
-                    "{{vantage}}",
-                ),
-                unit="s",
-            ),
-            stat(
-                "Rate-limit backoff",
-                Target(
-                    gauge(f"gatewayz_provider_rate_limit_backoff_seconds{{{sel}}}"), "{{vantage}}"
-                ),
-                unit="s",
-            ),
-            stat(
-                "State changes (range)",
-                # Every replica sees every change (shared states): the max, not the sum.
-                Target(
-                    "max by (vantage) (increase(gatewayz_provider_state_changes_total"
-                    f"{{{sel}}}[$__range]))",
-                    "{{vantage}}",
-                ),
-            ),
-            Row("Score"),
-            timeseries(
-                "Score and its components",
-                Target(gauge(f"gatewayz_provider_health_score{{{sel}}}"), "score {{vantage}}"),
-                Target(
-                    gauge(f"gatewayz_provider_health_score_component{{{sel}}}"),
-                    "{{component}} {{vantage}}",
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-                thresholds=SCORE_THRESHOLDS,
-                width=12,
-            ),
-            outcome_panel(
-                "Probe outcomes",
-                Target(
-                    "sum by (vantage, outcome) (rate(gatewayz_provider_probes_total"
-                    f"{{{sel}}}[$__rate_interval]))",
-                    "{{vantage}} {{outcome}}",
-                ),
-                width=12,
-                custom={"stacking": {"group": "A", "mode": "normal"}},
-            ),
-            state_timeline(
-                "State timeline",
-                Target(STATE.replace(ENV_PROVIDER, sel), "state {{vantage}}"),
-                mappings=STATE_MAPPINGS,
-                height=4,
-            ),
-            state_timeline(
-                "Circuit breaker (backend Redis)",
-                Target(BREAKER.replace(ENV_PROVIDER, sel), "breaker {{vantage}}"),
-                mappings=BREAKER_MAPPINGS,
-                height=4,
-            ),
-            state_timeline(
-                "Their status page (official indicator)",
-                Target(OFFICIAL.replace(ENV_PROVIDER, sel), "their page {{vantage}}"),
-                mappings=OFFICIAL_MAPPINGS,
-                description=OFFICIAL_HELP,
-                height=4,
-            ),
-            table(
-                "Their components (watched)",
-                instant(
-                    gauge(f"gatewayz_provider_official_component_status{{{sel}}}") + " == 1",
-                    "status",
-                ),
-                description="The watched components of the provider's page and the status it "
-                "gives each ({SLUG}_STATUS_COMPONENTS narrows them).",
-                height=6,
-            ),
-            Row("Latency"),
-            heatmap(
-                "Probe latency heatmap",
-                Target(
-                    f"sum by (le) (increase({LATENCY}{{{sel}}}[$__rate_interval]))",
-                    "{{le}}",
-                    fmt="heatmap",
-                ),
-                width=12,
-            ),
-            timeseries(
-                "Phases of the last probe",
-                Target(
-                    gauge(f"gatewayz_provider_probe_phase_seconds{{{sel}}}"),
-                    "{{phase}} {{vantage}}",
-                ),
-                unit="s",
-                width=12,
-                custom={"stacking": {"group": "A", "mode": "normal"}, "drawStyle": "bars"},
-            ),
-            Row("Gateway traffic vs probes"),
-            timeseries(
-                "Requests in the last hour: gateway vs probes",
-                # The backend's Redis, read alike by every replica and vantage: one line each.
-                Target(f"max(gatewayz_gateway_requests_last_hour{{{sel}}})", "gateway requests"),
-                Target(
-                    f"max(gatewayz_gateway_failed_requests_last_hour{{{sel}}})", "gateway failed"
-                ),
-                Target(
-                    f"sum by (vantage) (increase(gatewayz_provider_checks_total{{{sel}}}[1h]))",
-                    "probe checks {{vantage}}",
-                ),
-                width=12,
-            ),
-            timeseries(
-                "Latency: gateway quantiles vs probe p95",
-                Target(
-                    f"max by (quantile) (gatewayz_gateway_latency_seconds{{{sel}}})",
-                    "gateway p{{quantile}}",
-                ),
-                Target(quantile(0.95, LATENCY, sel, "provider, vantage"), "probe p95 {{vantage}}"),
-                unit="s",
-                width=12,
-            ),
-            timeseries(
-                "Error ratio: gateway vs probes (recording rules, 5m)",
-                Target(f"provider:gateway_error:ratio_rate5m{{{one}}}", "gateway", feeds=(RULES,)),
-                Target(
-                    f"provider:error:ratio_rate5m{{{sel}}}", "probes {{vantage}}", feeds=(RULES,)
-                ),
-                unit="percentunit",
-                min=0,
-                max=1,
-                width=12,
-            ),
-            timeseries(
-                "Backend inference requests by status",
-                Target(
-                    "sum by (status) (rate(model_inference_requests_total"
-                    f"{{{one}}}[$__rate_interval]))",
-                    "{{status}}",
-                    feeds=(BACKEND,),
-                ),
-                unit="reqps",
-                width=12,
-            ),
-            *inference_items(sel, "{{model}} {{vantage}}"),
-            Row("Alerts"),
-            table(
-                "Alerts firing for this provider",
-                instant(
-                    f'ALERTS{{alertstate="firing", provider="$provider", {ENV}}}',
-                    feeds=(PROMETHEUS,),
-                    may_be_empty="an alert list is empty while nothing fires",
-                ),
-                height=6,
-            ),
+            height=6,
         ),
     )
 
@@ -442,116 +386,93 @@ def provider_detail() -> Dashboard:
 def provider_exporter() -> Dashboard:
     """Build the exporter's own health dashboard."""
     job = f'job="provider_exporter", {ENV}'
-    return Dashboard(
-        uid="provider-exporter",
-        title="Provider Exporter",
-        folder=FOLDER,
-        description="The exporter itself: up, on schedule, reading Redis, cheap to scrape.",
-        tags=("gatewayz", "exporter"),
-        variables=(
-            Variable(
-                "environment",
-                "Environment",
-                'label_values(up{job="provider_exporter"}, environment)',
-            ),
+    about = About(FOLDER, "provider-exporter", "Provider Exporter", ("gatewayz", "exporter"))
+    return about.dashboard(
+        "The exporter itself: up, on schedule, reading Redis, cheap to scrape.",
+        (environments('job="provider_exporter"'),),
+        *_exporter_status(job),
+        Row("Probing"),
+        latency(
+            "Probe lag p50 / p95 / p99",
+            "provider_exporter_probe_lag_seconds_bucket",
+            job,
+            "job",
+            *P50_95_99,
         ),
-        items=(
-            Row("Status"),
-            stat(
-                "Exporter up",
-                Target(f"up{{{job}}}", "{{instance}}"),
-                mappings=up_mappings(),
-                thresholds=(("red", None), ("green", 1)),
-            ),
-            stat(
-                "Redis source up",
-                Target(f"provider_exporter_redis_up{{{job}}}"),
-                mappings=up_mappings(),
-                thresholds=(("red", None), ("green", 1)),
-            ),
-            stat(
-                "Own network",
-                Target(f"provider_exporter_offline{{{job}}}", "{{instance}}"),
-                mappings=offline_mappings(),
-                thresholds=(("green", None), ("red", 1)),
-                description="1 while the exporter cannot reach the network (its connectivity "
-                "targets fail, or every provider failed to connect at once): provider failures "
-                "of that kind are not counted; see ProviderExporterOffline.",
-            ),
-            stat("Probes in flight", Target(f"provider_exporter_probes_in_flight{{{job}}}")),
-            stat(
-                "Since last Redis success",
-                Target(f"time() - provider_exporter_redis_last_success_timestamp_seconds{{{job}}}"),
-                unit="s",
-            ),
-            table("Build", instant(f"provider_exporter_build_info{{{job}}}"), width=4, height=4),
-            Row("Probing"),
-            timeseries(
-                "Probe lag p50 / p95 / p99",
-                *(
-                    Target(
-                        quantile(q, "provider_exporter_probe_lag_seconds_bucket", job, "job"),
-                        f"p{int(q * 100)}",
-                    )
-                    for q in (0.5, 0.95, 0.99)
-                ),
-                unit="s",
-            ),
-            outcome_panel(
-                "Probe rate by outcome",
-                Target(
-                    "sum by (outcome) (rate(gatewayz_provider_probes_total"
-                    f"{{{job}}}[$__rate_interval]))",
-                    "{{outcome}}",
-                ),
-                custom={"stacking": {"group": "A", "mode": "normal"}},
-            ),
-            timeseries(
-                "Providers by state",
-                Target(f"sum by (state) (provider_exporter_providers{{{job}}})", "{{state}}"),
-            ),
-            Row("Replicas"),
-            *_replica_panels(job),
-            Row("Redis source"),
-            timeseries(
-                "Redis poll duration",
-                Target(f"provider_exporter_redis_poll_duration_seconds{{{job}}}", "poll"),
-                unit="s",
-            ),
-            timeseries(
-                "Redis keys read per poll",
-                Target(f"provider_exporter_redis_keys_read{{{job}}}", "keys"),
-            ),
-            timeseries(
-                "Redis parse errors by key pattern",
-                Target(
-                    "sum by (pattern) (rate(provider_exporter_redis_parse_errors_total"
-                    f"{{{job}}}[$__rate_interval]))",
-                    "{{pattern}}",
-                    may_be_empty="the counter has no series until a value fails to parse",
-                ),
-                unit="ops",
-            ),
-            Row("Scrape and process"),
-            timeseries(
-                "Scrape duration", Target(f"scrape_duration_seconds{{{job}}}", "scrape"), unit="s"
-            ),
-            timeseries("Samples per scrape", Target(f"scrape_samples_scraped{{{job}}}", "samples")),
-            timeseries(
-                "Memory and CPU",
-                Target(f"process_resident_memory_bytes{{{job}}}", "resident memory"),
-                Target(f"rate(process_cpu_seconds_total{{{job}}}[$__rate_interval])", "CPU cores"),
-                unit="bytes",
-                overrides=(
-                    {
-                        "matcher": {"id": "byName", "options": "CPU cores"},
-                        "properties": [
-                            {"id": "unit", "value": "short"},
-                            {"id": "custom.axisPlacement", "value": "right"},
-                        ],
-                    },
-                ),
-            ),
+        _probe_outcomes("Probe rate by outcome", "outcome", job, "{{outcome}}", custom=STACKED),
+        timeseries(
+            "Providers by state",
+            Target(f"sum by (state) (provider_exporter_providers{{{job}}})", "{{state}}"),
+        ),
+        Row("Replicas"),
+        *_replica_panels(job),
+        *_redis_source(job),
+        *_scrape_and_process(job),
+    )
+
+
+def _exporter_status(job: str) -> Items:
+    """Return the Status row: up, Redis source up, own network, load, Redis age, build."""
+    return even_row(
+        "Status",
+        up_stat("Exporter up", Target(f"up{{{job}}}", "{{instance}}")),
+        up_stat("Redis source up", Target(f"provider_exporter_redis_up{{{job}}}")),
+        stat(
+            "Own network",
+            Target(f"provider_exporter_offline{{{job}}}", "{{instance}}"),
+            mappings=offline_mappings(),
+            thresholds=ALERT_FROM_ONE,
+            description="1 while the exporter cannot reach the network (its connectivity "
+            "targets fail, or every provider failed to connect at once): provider failures "
+            "of that kind are not counted; see ProviderExporterOffline.",
+        ),
+        stat("Probes in flight", Target(f"provider_exporter_probes_in_flight{{{job}}}")),
+        stat(
+            "Since last Redis success",
+            Target(f"time() - provider_exporter_redis_last_success_timestamp_seconds{{{job}}}"),
+            unit="s",
+        ),
+        table("Build", instant(f"provider_exporter_build_info{{{job}}}"), height=4),
+    )
+
+
+def _redis_source(job: str) -> Items:
+    """Return the Redis source row: poll duration, keys read, parse errors."""
+    return (
+        Row("Redis source"),
+        timeseries(
+            "Redis poll duration",
+            Target(f"provider_exporter_redis_poll_duration_seconds{{{job}}}", "poll"),
+            unit="s",
+        ),
+        timeseries(
+            "Redis keys read per poll",
+            Target(f"provider_exporter_redis_keys_read{{{job}}}", "keys"),
+        ),
+        rate_by(
+            "Redis parse errors by key pattern",
+            "pattern",
+            f"provider_exporter_redis_parse_errors_total{{{job}}}",
+            partial(Target, may_be_empty="the counter has no series until a value fails to parse"),
+            unit="ops",
+        ),
+    )
+
+
+def _scrape_and_process(job: str) -> Items:
+    """Return the Scrape and process row: scrape cost, samples, memory and CPU."""
+    return (
+        Row("Scrape and process"),
+        timeseries(
+            "Scrape duration", Target(f"scrape_duration_seconds{{{job}}}", "scrape"), unit="s"
+        ),
+        timeseries("Samples per scrape", Target(f"scrape_samples_scraped{{{job}}}", "samples")),
+        timeseries(
+            "Memory and CPU",
+            Target(f"process_resident_memory_bytes{{{job}}}", "resident memory"),
+            Target(rate(f"process_cpu_seconds_total{{{job}}}"), "CPU cores"),
+            unit="bytes",
+            overrides=(right_axis("CPU cores", "short"),),
         ),
     )
 
