@@ -1,5 +1,5 @@
-"""`python -m bench [--smoke] [--out PATH] [--only inference|replicas]`: run benchmarks, write
-the report."""
+"""`python -m bench [--smoke] [--out PATH] [--only inference|replicas|growth]`: run benchmarks,
+write the report."""
 
 from bench.main import main
 

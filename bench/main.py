@@ -1,7 +1,7 @@
 """Run every benchmark and write the report (`python -m bench [--smoke] [--out PATH]`).
 
-`--only inference` (or `--only replicas`) runs one part and splices its section into the report
-at --out instead.
+`--only inference` (or `--only replicas`, `--only growth`) runs one part and splices its section
+into the report at --out instead (growth also writes its plot next to it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import live
+from bench import growth, live
 from bench.cpu import Cost, Load, run_cpu
 from bench.detection import Tally
 from bench.faults import LABELS, Kind, Profile, day_scenario
@@ -80,6 +80,7 @@ class Size:
     redis_unrelated: int
     redis_polls: int
     replicas: ReplicaLoad
+    growth: growth.GrowthLoad
 
 
 FULL = Size(
@@ -99,6 +100,7 @@ FULL = Size(
     redis_unrelated=100_000,
     redis_polls=20,
     replicas=ReplicaLoad(providers=20, interval=1.0, lease=3.0, warm=5.0, seconds=60.0),
+    growth=growth.FULL,
 )
 SMOKE = Size(
     name="smoke",
@@ -117,6 +119,7 @@ SMOKE = Size(
     redis_unrelated=1_000,
     redis_polls=2,
     replicas=ReplicaLoad(providers=20, interval=1.0, lease=3.0, warm=1.0, seconds=4.0),
+    growth=growth.SMOKE,
 )
 
 # Every row of the report, by section: the smoke test checks the report holds exactly these.
@@ -152,6 +155,7 @@ EXPECTED_ROWS: dict[str, tuple[str, ...]] = {
     ),
     "Redis poll": ("poll of 100 providers' keys among unrelated keys",),
     "Replicas": REPLICA_ROWS,
+    growth.TITLE: growth.ROWS,
 }
 
 
@@ -452,8 +456,16 @@ def redis_table(size: Size, poll: Poll) -> Table:
     return table
 
 
-async def run_all(size: Size, workdir: Path) -> list[Table]:
-    """Run every benchmark of `size`; memory runs alongside the detection runs."""
+def growth_section(size: Size, runs: list[growth.Growth], out: Path, note: str = "") -> Table:
+    """Plot the growth runs next to the report at `out`; return the section showing them."""
+    image = out.with_name(f"{out.stem}-growth.png")
+    growth.plot(size.growth, runs, image)
+    return growth.growth_table(size.growth, runs, image.name, note)
+
+
+async def run_all(size: Size, workdir: Path, out: Path) -> list[Table]:
+    """Run every benchmark of `size` (the growth plot beside `out`); memory runs alongside the
+    detection runs."""
     memory_task = asyncio.create_task(
         run_memory(
             size.memory_providers,
@@ -471,6 +483,7 @@ async def run_all(size: Size, workdir: Path) -> list[Table]:
     costs = await run_cpu(size.cpu, workdir)
     inference = await run_inference(size.inference, workdir)
     replicas = await run_replicas(size.replicas, workdir)
+    grown = await growth.run_growth(size.growth, workdir)
     renders = {n: run_scrape(n, size.models, size.renders(n)) for n in SCRAPE_SIZES}
     return [
         detection_table(size, ours_live, theirs_live, sim),
@@ -480,6 +493,7 @@ async def run_all(size: Size, workdir: Path) -> list[Table]:
         memory_table(size, memory),
         redis_table(size, poll),
         replicas_table(size.replicas, replicas),
+        growth_section(size, grown, out),
     ]
 
 
@@ -488,10 +502,10 @@ def _load_average() -> float:
 
 
 # Each part `--only` runs: the section it writes follows this one when the report lacks it.
-ONLY_AFTER = {"inference": "CPU per probe", "replicas": "Redis poll"}
+ONLY_AFTER = {"inference": "CPU per probe", "replicas": "Redis poll", "growth": "Replicas"}
 
 
-async def _measure_only(size: Size, part: str, workdir: Path) -> Callable[[str], Table]:
+async def _measure_only(size: Size, part: str, workdir: Path, out: Path) -> Callable[[str], Table]:
     """Run one part; return what makes its section (given the note on how it was measured)."""
     if part == "inference":
         cost = await run_inference(size.inference, workdir)
@@ -499,6 +513,9 @@ async def _measure_only(size: Size, part: str, workdir: Path) -> Callable[[str],
     if part == "replicas":
         runs = await run_replicas(size.replicas, workdir)
         return lambda note: replicas_table(size.replicas, runs, note)
+    if part == "growth":
+        grown = await growth.run_growth(size.growth, workdir)
+        return lambda note: growth_section(size, grown, out, note)
     raise ValueError(f"no part {part!r}")
 
 
@@ -507,7 +524,7 @@ def run_only(size: Size, out: Path, command: str, part: str) -> None:
     load_before = _load_average()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:
-        make_table = asyncio.run(_measure_only(size, part, Path(workdir)))
+        make_table = asyncio.run(_measure_only(size, part, Path(workdir), out))
     seconds_taken = time.monotonic() - started
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     note = (
@@ -545,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as workdir:
-        tables = asyncio.run(run_all(size, Path(workdir)))
+        tables = asyncio.run(run_all(size, Path(workdir), out))
     minutes = (time.monotonic() - started) / 60
     load_after = os.getloadavg()
     preface = (

@@ -29,6 +29,7 @@ class Table:
     columns: tuple[str, ...]  # the result columns, between the name and the goal
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    image: str = ""  # a plot shown under the notes: its path relative to the report
 
     def render(self) -> str:
         header = ("Figure", *self.columns, "Goal", "Met")
@@ -39,6 +40,8 @@ class Table:
         if self.notes:
             lines.append("")
             lines.extend(f"- {note}" for note in self.notes)
+        if self.image:
+            lines += ["", f"![{self.title}]({self.image})"]
         return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.growth import p99_bound
 from bench.main import EXPECTED_ROWS
 from bench.report import Row, Table, parse_rows, render_report, splice
 
@@ -67,6 +68,8 @@ def test_smoke_run_reports_every_row(tmp_path: Path) -> None:
     assert set(tables) == set(EXPECTED_ROWS)
     for section, rows in tables.items():
         assert_filled(section, rows)
+    assert "![How cost grows](benchmarks-growth.png)" in report  # relative to the report
+    assert (tmp_path / "benchmarks-growth.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.slow
@@ -97,3 +100,16 @@ def test_splice_replaces_a_section_in_place() -> None:
     appended = splice(old_report(), first, after="no such section")
     assert list(parse_rows(appended)) == ["CPU per probe", "Memory", INFERENCE]
     assert appended.startswith(old_report())
+
+
+def test_lag_p99_is_the_bound_of_the_bucket_holding_it() -> None:
+    """The growth section's probe lag p99 comes from the delta of two scrapes of the cumulative
+    histogram: the smallest bound whose count reaches 99 % of the window's probes."""
+    inf = float("inf")
+    before = {0.005: 10.0, 0.01: 10.0, 0.1: 10.0, inf: 10.0}
+    after = {0.005: 900.0, 0.01: 1005.0, 0.1: 1010.0, inf: 1010.0}  # 1000 new: 890, 105, 5
+    assert p99_bound(before, after) == (0.01, 1000)
+    after[inf] = after[0.1] = 1030.0  # 20 more between 10 and 100 ms: 1 % is past 10 ms
+    assert p99_bound(before, after) == (0.1, 1020)
+    with pytest.raises(RuntimeError):
+        p99_bound(before, before)
