@@ -477,6 +477,14 @@ async def _start_sharing(
         block=min(1.0, settings.redis_poll_budget_seconds / 2),  # the client's socket timeout
     )
     await membership.beat()
+    with contextlib.suppress(Exception):  # Redis away or slow: the states come with probes
+        async with asyncio.timeout(settings.redis_poll_budget_seconds):
+            # the newest entry of every target is among the last two rounds of them all
+            every = len(configured) + len(settings.inference_pairs)
+            slowest = max(
+                settings.probe_interval_seconds, settings.inference_probe_interval_seconds
+            )
+            await results.adopt_states(2 * every + 100, 3 * slowest)
     sharing = Sharing(membership, results)
     monitor.replica_stats = sharing.stats
     log.info("replica_joined", replica=membership.me, replicas=membership.stats.replicas)

@@ -54,6 +54,24 @@ class Inputs(MonitorBase):
             track.judge_from(judged_since)
         return self._move(track, health, now)
 
+    def adopt_state(
+        self, slug: str, model: str, health: Health, judged_since: float, now: float
+    ) -> None:
+        """Stand where a peer's recent probe left a provider (or model) this replica has not
+        seen probed yet: a replica that just started shows the states its peers show."""
+        track = self._tracks.get(slug)
+        if track is None or not track.target.configured:
+            return
+        self._dirty.add(slug)
+        if model:
+            probed = track.inference.get(model)
+            if probed is not None and probed.last is None:
+                probed.judged_since = judged_since
+                self._move_model(track, probed, health, now)
+        elif track.last is None:
+            track.judge_from(judged_since)
+            self._move(track, health, now)
+
     def set_redis(self, view: RedisView, now: float) -> list[Transition]:
         """Take a new reading of the backend's Redis; return the state changes it caused.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from exporter.judgement.model_tracks import ModelTrack
 from exporter.judgement.scoring import Health, Rules
 from exporter.judgement.snapshot import ProviderView, Snapshot
 from exporter.judgement.tracks import ProviderTrack, Transition
@@ -45,6 +46,11 @@ class MonitorBase:
 
     def _move(self, track: ProviderTrack, new: Health, now: float) -> Transition | None:
         raise NotImplementedError  # Monitor
+
+    def _move_model(
+        self, track: ProviderTrack, model: ModelTrack, new: Health, now: float
+    ) -> list[Transition]:
+        raise NotImplementedError  # ModelJudging
 
     def _blind(
         self, track: ProviderTrack, now: float, *, at_once: bool = False

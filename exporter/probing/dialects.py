@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -142,17 +142,7 @@ def read_event(dialect: Dialect, name: str, data: str) -> Event:
 
 
 def _openai(payload: dict[str, Any]) -> Event:
-    text, finished = [], False
-    for choice in _list(payload.get("choices")):
-        if not isinstance(choice, dict):
-            continue
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            # some providers stream visible reasoning before the answer: tokens all the same
-            for key in ("content", "reasoning_content", "reasoning"):
-                if isinstance(delta.get(key), str):
-                    text.append(delta[key])
-        finished = finished or choice.get("finish_reason") is not None
+    text, finished = _collect(payload.get("choices"), _delta_texts, "finish_reason")
     usage = payload.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     return Event(
@@ -187,16 +177,7 @@ def _anthropic(payload: dict[str, Any]) -> Event:
 
 
 def _vertex(payload: dict[str, Any]) -> Event:
-    text, finished = [], False
-    for candidate in _list(payload.get("candidates")):
-        if not isinstance(candidate, dict):
-            continue
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in _list(parts):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                text.append(part["text"])
-        finished = finished or candidate.get("finishReason") is not None
+    text, finished = _collect(payload.get("candidates"), _part_texts, "finishReason")
     usage = payload.get("usageMetadata")
     usage = usage if isinstance(usage, dict) else {}
     output = _count(usage.get("candidatesTokenCount"))
@@ -209,6 +190,36 @@ def _vertex(payload: dict[str, Any]) -> Event:
         input_tokens=_count(usage.get("promptTokenCount")),
         output_tokens=output,
     )
+
+
+def _collect(
+    items: object, texts: Callable[[dict[str, Any]], Iterator[str]], finish: str
+) -> tuple[list[str], bool]:
+    """Return the text of a chunk's choices (or candidates) and whether one of them finished."""
+    text: list[str] = []
+    finished = False
+    for item in _list(items):
+        if isinstance(item, dict):
+            text.extend(texts(item))
+            finished = finished or item.get(finish) is not None
+    return text, finished
+
+
+def _delta_texts(choice: dict[str, Any]) -> Iterator[str]:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        # some providers stream visible reasoning before the answer: tokens all the same
+        for key in ("content", "reasoning_content", "reasoning"):
+            if isinstance(delta.get(key), str):
+                yield delta[key]
+
+
+def _part_texts(candidate: dict[str, Any]) -> Iterator[str]:
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    for part in _list(parts):
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            yield part["text"]
 
 
 def _list(value: object) -> list[Any]:

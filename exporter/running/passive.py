@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 import structlog
 from redis.asyncio import Redis
@@ -39,44 +39,36 @@ def make_redis(settings: Settings) -> Redis | None:
     )
 
 
+@dataclass(eq=False)
 class RedisPoller:
     """Poll the backend's Redis on schedule; a Redis that is down, slow or holds garbage only
     shows as `provider_exporter_redis_up 0` and missing series, never as a stopped exporter."""
 
-    def __init__(
-        self,
-        source: RedisSource,
-        monitor: Monitor,
-        *,
-        interval: float,
-        budget: float,
-        now: Callable[[], float],
-        on_transition: Callable[[Transition], None],
-    ) -> None:
-        self._source = source
-        self._monitor = monitor
-        self._interval = interval
-        self._budget = budget
-        self._now = now
-        self._on_transition = on_transition
-        self._last_success: float | None = None
-        self._failures = 0
+    source: RedisSource
+    monitor: Monitor
+    _: KW_ONLY
+    interval: float
+    budget: float  # seconds one poll may take
+    now: Callable[[], float]
+    on_transition: Callable[[Transition], None]
+    _last_success: float | None = field(default=None, init=False)
+    _failures: int = field(default=0, init=False)
 
     async def poll_once(self) -> RedisView:
         """Poll once, publish the result, and return it."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._budget):
-                view = await self._source.poll(self._now())
+            async with asyncio.timeout(self.budget):
+                view = await self.source.poll(self.now())
         except Exception as exc:  # Redis away, slow, or a reply we cannot read: never fatal
             view = self._failed(exc, time.perf_counter() - started)
         else:
             duration = time.perf_counter() - started
             self._recovered()
-            self._last_success = self._now()
+            self._last_success = self.now()
             view = replace(view, poll_duration=duration, last_success=self._last_success)
-        for transition in self._monitor.set_redis(view, self._now()):
-            self._on_transition(transition)
+        for transition in self.monitor.set_redis(view, self.now()):
+            self.on_transition(transition)
         return view
 
     async def run(self) -> None:
@@ -84,9 +76,9 @@ class RedisPoller:
         while True:
             started = time.monotonic()
             await self.poll_once()
-            delay = self._interval
+            delay = self.interval
             if self._failures:
-                delay = min(self._interval, FIRST_RETRY * 2 ** (self._failures - 1))
+                delay = min(self.interval, FIRST_RETRY * 2 ** (self._failures - 1))
             await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
 
     def _failed(self, exc: BaseException, duration: float) -> RedisView:
@@ -97,7 +89,7 @@ class RedisPoller:
             up=False,
             poll_duration=duration,
             last_success=self._last_success,
-            parse_errors=self._source.parse_errors,
+            parse_errors=self.source.parse_errors,
         )
 
     def _recovered(self) -> None:
@@ -106,34 +98,32 @@ class RedisPoller:
         self._failures = 0
 
 
+@dataclass(eq=False)
 class HistoryKeeper:
     """Restore window history once Redis is first reachable, then save it periodically."""
 
-    def __init__(
-        self, store: HistoryStore, monitor: Monitor, interval: float, now: Callable[[], float]
-    ) -> None:
-        self._store = store
-        self._monitor = monitor
-        self._interval = interval
-        self._now = now
-        self.restored = False
-        self.shared: SharedResults | None = None  # replicas: the stream the windows include
+    store: HistoryStore
+    monitor: Monitor
+    interval: float
+    now: Callable[[], float]
+    restored: bool = field(default=False, init=False)
+    shared: SharedResults | None = field(default=None, init=False)  # the stream the windows include
 
     async def restore(self, slugs: list[str]) -> bool:
         """Load stored history into the windows; return whether Redis answered."""
         if self.restored:
             return True  # restoring twice would count every stored slot twice
         try:
-            records, bad = await self._store.load(slugs)
+            records, bad = await self.store.load(slugs)
         except REDIS_ERRORS:
             return False
         except Exception as exc:  # garbage we did not foresee: start without history
             log.warning("history_unreadable", error=exc.__class__.__name__)
             records, bad = {}, 1
-        self._monitor.restore_history(records, self._now())
+        self.monitor.restore_history(records, self.now())
         if self.shared is not None and self.shared.position is None:
             with contextlib.suppress(*REDIS_ERRORS):  # else: from the next shared result on
-                position = await self._store.load_position()
+                position = await self.store.load_position()
                 if position is not None:
                     self.shared.resume(position)
         self.restored = True
@@ -145,9 +135,9 @@ class HistoryKeeper:
         if not self.restored:
             return False
         try:
-            now = self._now()
+            now = self.now()
             position = self.shared.checkpoint(now) if self.shared is not None else None
-            await self._store.save(self._monitor.history_records(now), position)
+            await self.store.save(self.monitor.history_records(now), position)
         except Exception as exc:  # Redis away or refusing: try again next time
             log.warning("history_save_failed", error=exc.__class__.__name__)
             return False
@@ -158,7 +148,7 @@ class HistoryKeeper:
         delay = FIRST_RETRY
         while not self.restored and not await self.restore(slugs):
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self._interval)
+            delay = min(delay * 2, self.interval)
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self.interval)
             await self.save()

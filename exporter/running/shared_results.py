@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields
 from typing import Any, cast
 
 import structlog
@@ -129,42 +129,37 @@ def _known(kind: type, data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key in names}
 
 
+@dataclass(eq=False)
 class SharedResults:
     """Write this replica's judged probes to the stream and take in its peers'."""
 
-    def __init__(
-        self,
-        client: Redis,
-        key: str,
-        me: str,
-        monitor: Monitor,
-        *,
-        length: int,
-        now: Callable[[], float],
-        block: float = BLOCK_SECONDS,
-    ) -> None:
-        self._client = client
-        self._key = key
-        self._me = me
-        self._monitor = monitor
-        self._length = length
-        self._now = now
-        self._block = block  # shorter than the client's socket timeout, or every read fails
-        self._queue: asyncio.Queue[Entry] = asyncio.Queue(QUEUE_LIMIT)
-        self.position: str | None = None  # the last entry read; None: from the next one
-        self._skip: Position | None = None  # what restored windows include of the stream
-        self._renewed = -math.inf  # when the stream's TTL was last renewed (monotonic)
-        self.lag: float | None = None
-        self.unreadable = 0
-        self._failing = {"read": False, "write": False}
+    client: Redis
+    key: str
+    me: str  # this replica's id: its own entries are skipped when read back
+    monitor: Monitor
+    _: KW_ONLY
+    length: int  # entries the stream keeps (approximately)
+    now: Callable[[], float]
+    block: float = BLOCK_SECONDS  # shorter than the client's socket timeout, or reads all fail
+    position: str | None = field(default=None, init=False)  # the last entry read; None: next
+    lag: float | None = field(default=None, init=False)
+    unreadable: int = field(default=0, init=False)
+    _skip: Position | None = field(default=None, init=False)  # what restored windows include
+    _renewed: float = field(default=-math.inf, init=False)  # when the TTL was last renewed
+    _failing: dict[str, bool] = field(
+        default_factory=lambda: {"read": False, "write": False}, init=False
+    )
+    _queue: asyncio.Queue[Entry] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT), init=False
+    )
 
     def share(self, result: ProbeResult | InferenceResult, *, enabled: bool = True) -> None:
         """Queue a probe this replica just judged, for its peers (only while sharing)."""
         if not enabled:
             return
         model = result.model if isinstance(result, InferenceResult) else ""
-        health, since, ignored = self._monitor.shared_state(result.slug, model)
-        entry = encode(self._me, result, health, since, ignored)
+        health, since, ignored = self.monitor.shared_state(result.slug, model)
+        entry = encode(self.me, result, health, since, ignored)
         if self._queue.full():
             self._queue.get_nowait()  # Redis away this long: the oldest result is stale
         self._queue.put_nowait(entry)
@@ -175,12 +170,12 @@ class SharedResults:
             entries = [await self._queue.get()]
             while not self._queue.empty():
                 entries.append(self._queue.get_nowait())
-            pipe = self._client.pipeline(transaction=False)
+            pipe = self.client.pipeline(transaction=False)
             for entry in entries:
-                pipe.xadd(self._key, entry, maxlen=self._length, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(self.key, entry, maxlen=self.length, approximate=True)  # type: ignore[arg-type]
             renew = time.monotonic() - self._renewed >= RENEW_SECONDS
             if renew:
-                pipe.expire(self._key, KEY_TTL_SECONDS)
+                pipe.expire(self.key, KEY_TTL_SECONDS)
             try:
                 await pipe.execute()
             except Exception as exc:  # peers miss these; this replica has judged them already
@@ -196,9 +191,9 @@ class SharedResults:
             try:
                 if self.position is None:
                     self.position = await self._last_id()
-                async with asyncio.timeout(self._block + 5.0):
-                    raw = await self._client.xread(
-                        {self._key: self.position}, count=READ_COUNT, block=int(self._block * 1000)
+                async with asyncio.timeout(self.block + 5.0):
+                    raw = await self.client.xread(
+                        {self.key: self.position}, count=READ_COUNT, block=int(self.block * 1000)
                     )
             except Exception as exc:
                 self._trouble("read", exc)
@@ -210,9 +205,26 @@ class SharedResults:
                     self.position = entry_id
                     self.take(entry)
 
+    async def adopt_states(self, entries: int, max_age: float) -> None:
+        """Show, until they are probed again, the states the newest entries left each provider
+        in (those judged within `max_age`): read once at start, before the stream itself."""
+        now = self.now()
+        newest = cast(list[tuple[str, Entry]], await self.client.xrevrange(self.key, count=entries))
+        seen: set[tuple[str, str]] = set()
+        for _entry_id, entry in newest:
+            try:
+                result, health, since, _ignored = decode(entry)
+            except Exception:  # noqa: S112 - counted when the stream itself is read
+                continue
+            pair = (result.slug, result.model if isinstance(result, InferenceResult) else "")
+            if pair in seen or now - (result.started + result.duration) > max_age:
+                continue
+            seen.add(pair)
+            self.monitor.adopt_state(*pair, health, since, now)
+
     def checkpoint(self, now: float) -> Position | None:
         """Return which shared results this replica's windows include as of `now`."""
-        return Position(self.position, self._me, now) if self.position is not None else None
+        return Position(self.position, self.me, now) if self.position is not None else None
 
     def resume(self, position: Position) -> None:
         """Read on from where restored windows stop (set before the first read)."""
@@ -221,18 +233,18 @@ class SharedResults:
     def take(self, entry: Entry) -> None:
         """Apply one peer's entry (this replica's own were applied when judged); one that
         cannot be read or applied is counted, logged once, and skipped."""
-        if entry.get("replica") == self._me:
+        if entry.get("replica") == self.me:
             return
         try:
             self._apply(entry)
         except Exception as exc:  # another version's entry, garbage, or a bug of ours
             self.unreadable += 1
             if self.unreadable == 1:  # once, not once per entry
-                log.warning("shared_result_unreadable", key=self._key, error=exc.__class__.__name__)
+                log.warning("shared_result_unreadable", key=self.key, error=exc.__class__.__name__)
 
     def _apply(self, entry: Entry) -> None:
         result, health, since, ignored = decode(entry)
-        now = self._now()
+        now = self.now()
         recorded = result.started + result.duration
         skip = self._skip
         if skip is not None and entry["replica"] == skip.replica and recorded <= skip.saved_at:
@@ -240,15 +252,15 @@ class SharedResults:
         self.lag = max(0.0, now - recorded)
         with contextlib.suppress(KeyError):  # a provider or model this replica does not watch
             if isinstance(result, InferenceResult):
-                self._monitor.apply_shared_inference(result, health, since, ignored, recorded)
-                self._monitor.set_model_backoff(result.slug, result.model, backoff_of(result))
+                self.monitor.apply_shared_inference(result, health, since, ignored, recorded)
+                self.monitor.set_model_backoff(result.slug, result.model, backoff_of(result))
             else:
-                self._monitor.apply_shared(result, health, since, ignored, recorded)
-                self._monitor.set_backoff(result.slug, backoff_of(result))
+                self.monitor.apply_shared(result, health, since, ignored, recorded)
+                self.monitor.set_backoff(result.slug, backoff_of(result))
 
     async def _last_id(self) -> str:
         """Return the id of the newest entry, so that reading starts after it."""
-        newest = await self._client.xrevrange(self._key, count=1)
+        newest = await self.client.xrevrange(self.key, count=1)
         return str(newest[0][0]) if newest else "0-0"
 
     def _trouble(self, what: str, exc: BaseException) -> None:

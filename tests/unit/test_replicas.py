@@ -154,3 +154,13 @@ def test_restored_windows_own_results_are_not_counted_twice() -> None:
     shared.take(encode("old-me", after, healthy, -math.inf, False))
     assert mon.publish(T0 + 11).providers["p"].availability["5m"] == 0.0  # taken in
     assert shared.position == "5-0"
+
+
+def test_a_new_replica_stands_where_its_peers_left_a_provider_until_it_sees_a_probe() -> None:
+    mon = Monitor([target("p")], Rules(), {}, T0)
+    mon.adopt_state("p", "", Health(State.DOWN, T0 - 30, "http_5xx", 4, 0), T0 - 60, T0)
+    assert mon.publish(T0).providers["p"].state is State.DOWN  # not `unknown`
+    ok = ProbeResult("p", Outcome.OK, T0 + 1, 0.1, 200)
+    mon.apply_shared(ok, Health(State.HEALTHY, T0 + 1, "ok"), T0 + 1, False, T0 + 1)
+    mon.adopt_state("p", "", Health(State.DOWN, T0, "http_5xx", 4, 0), T0, T0 + 2)  # stale
+    assert mon.publish(T0 + 2).providers["p"].state is State.HEALTHY
