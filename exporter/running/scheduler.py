@@ -85,8 +85,9 @@ class Scheduler:
     async def _loop(self, target: Target) -> None:
         loop = asyncio.get_running_loop()
         interval = self.interval(target)
-        regular = loop.time() + random.uniform(0, min(interval, 2.0))
+        regular = loop.time() + random.uniform(0, min(interval, 2.0))  # soon after start
         due = regular
+        spread = True  # after the first probe, its slots move to a random phase of the interval
         while True:
             scheduled = await sleep_until(loop, due, self._tick)
             if not self.owns(target.slug):  # another replica's: look again at the next slot
@@ -100,6 +101,8 @@ class Scheduler:
                 due = loop.time() + interval
                 continue
             finished = loop.time()
+            if spread:  # providers started together would otherwise stay bunched every interval
+                regular, spread = scheduled + random.uniform(0, interval), False
             if finished >= regular:  # this probe took the regular slot: move to the next one
                 regular = max(regular + interval, finished)
             due = self._next_due(target, result, regular, finished)
