@@ -504,6 +504,11 @@ REPLICA_PANELS = (
 )
 
 
+REPLICA_EMPTY = {  # series absent by design with one replica
+    "provider_exporter_shared_results_lag_seconds": "no series until a peer's result arrives",
+}
+
+
 def _replica_panels(job: str) -> tuple[Panel, ...]:
     """Return one time series per replica self-metric, one line per instance."""
     panels = []
@@ -512,6 +517,6 @@ def _replica_panels(job: str) -> tuple[Panel, ...]:
         if series.startswith("increase("):
             expr += "[$__rate_interval])"
         unit = "s" if series.endswith("_seconds") else "short"
-        target = Target(expr, "{{instance}}")
+        target = Target(expr, "{{instance}}", may_be_empty=REPLICA_EMPTY.get(series, ""))
         panels.append(timeseries(title, target, unit=unit, description=description, width=6))
     return tuple(panels)
