@@ -33,16 +33,7 @@ class Rules:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
-        return cls(
-            down_after=settings.down_after_failures,
-            up_after=settings.up_after_successes,
-            degraded_error_ratio=settings.degraded_error_ratio,
-            latency_target=settings.latency_target_seconds,
-            latency_slow=settings.latency_slow_seconds,
-            weight_availability=settings.health_weight_availability,
-            weight_error_rate=settings.health_weight_error_rate,
-            weight_latency=settings.health_weight_latency,
-        )
+        return cls(**{field: getattr(settings, name) for field, name in _SETTING_OF.items()})
 
     @classmethod
     def for_models(cls, settings: Settings) -> Rules:
@@ -54,6 +45,19 @@ class Rules:
             latency_slow=settings.inference_ttft_slow_seconds,
             min_throughput=settings.inference_min_tokens_per_second or None,
         )
+
+
+# Rules field -> the Settings field it is read from (min_throughput is for models only)
+_SETTING_OF = {
+    "down_after": "down_after_failures",
+    "up_after": "up_after_successes",
+    "degraded_error_ratio": "degraded_error_ratio",
+    "latency_target": "latency_target_seconds",
+    "latency_slow": "latency_slow_seconds",
+    "weight_availability": "health_weight_availability",
+    "weight_error_rate": "health_weight_error_rate",
+    "weight_latency": "health_weight_latency",
+}
 
 
 @dataclass(frozen=True, slots=True)

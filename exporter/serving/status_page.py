@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from exporter.judgement.scoring import STATES, State
-from exporter.judgement.snapshot import AVAILABILITY_WINDOWS, ProviderView, Snapshot
+from exporter.judgement.snapshot import AVAILABILITY_WINDOWS, ModelView, ProviderView, Snapshot
 from exporter.outcomes import Outcome
 from exporter.probing.official import OfficialView
 from exporter.serving.api import iso_time, ordered
@@ -266,19 +266,24 @@ def _inference(view: ProviderView) -> str:
     """Return a table of the provider's inference-probed models: state, TTFT, tokens/s."""
     if not view.inference:
         return ""
-    rows = "".join(
+    return _INFERENCE_TABLE.format(rows="".join(map(_inference_row, view.inference.values())))
+
+
+_INFERENCE_TABLE = (
+    '<table class="inference"><caption class="muted">inference probes (last hour)</caption>'
+    "<tr><th>model</th><th>state</th><th>TTFT p50</th><th>p95</th><th>tokens/s</th></tr>"
+    "{rows}</table>"
+)
+
+
+def _inference_row(m: ModelView) -> str:
+    return (
         f'<tr data-model="{escape(m.model)}" data-state="{m.state.value}">'
         f"<td>{escape(m.model)}</td>"
         f'<td class="{m.state.value}"><span class="pill" title="{escape(reason_text(m.reason))}">'
         f"{m.state.value}</span></td>"
         f'<td class="n">{_duration(m.ttft_p50)}</td><td class="n">{_duration(m.ttft_p95)}</td>'
         f'<td class="n">{_rate(m.tokens_per_second_p50)}</td></tr>'
-        for m in view.inference.values()
-    )
-    return (
-        '<table class="inference"><caption class="muted">inference probes (last hour)</caption>'
-        "<tr><th>model</th><th>state</th><th>TTFT p50</th><th>p95</th><th>tokens/s</th></tr>"
-        f"{rows}</table>"
     )
 
 
