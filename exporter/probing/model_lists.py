@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import ijson
 
@@ -133,42 +134,47 @@ def _ids_prefix(body: bytes, fmt: ListFormat) -> list[str]:
     arrays: list[bool] = []  # per open container: is it an array?
     key: str = ""
     best: tuple[int, str] | None = None  # (preference, value) of the current item's id so far
-    try:
-        for event, value in ijson.basic_parse(body):
-            if event == "map_key":
-                key = value
-                continue
-            if event in ("end_map", "end_array"):
-                if event == "end_map" and len(path) == depth and best is not None:
-                    ids.append(best[1])  # an item of the list is complete
-                    best = None
-                arrays.pop()
-                if path:
-                    path.pop()
-                continue
-            step = (_ITEM if arrays[-1] else key) if arrays else None
-            if event in ("start_map", "start_array"):
-                if len(arrays) >= MAX_DEPTH:
-                    raise BadBodyError("nested too deeply")
-                if step is not None:
-                    path.append(step)
-                arrays.append(event == "start_array")
-                found_list = found_list or (event == "start_array" and tuple(path) == list_path)
-            elif event == "string" and len(path) == depth and step in keys:
-                rank = keys.index(step)
-                if tuple(path[:-1]) == list_path and (best is None or rank <= best[0]):
-                    best = (rank, value)
-    except ijson.IncompleteJSONError as exc:
-        # Running out of bytes is expected (we cut the body); anything else is a broken body.
-        if "premature EOF" not in str(exc) and "Incomplete JSON" not in str(exc):
-            raise BadBodyError("not valid JSON") from exc
-    except ijson.JSONError as exc:
-        raise BadBodyError("not valid JSON") from exc
+    for event, value in _events(body):
+        if event == "map_key":
+            key = value
+            continue
+        if event in ("end_map", "end_array"):
+            if event == "end_map" and len(path) == depth and best is not None:
+                ids.append(best[1])  # an item of the list is complete
+                best = None
+            arrays.pop()
+            if path:
+                path.pop()
+            continue
+        step = (_ITEM if arrays[-1] else key) if arrays else None
+        if event in ("start_map", "start_array"):
+            if len(arrays) >= MAX_DEPTH:
+                raise BadBodyError("nested too deeply")
+            if step is not None:
+                path.append(step)
+            arrays.append(event == "start_array")
+            found_list = found_list or (event == "start_array" and tuple(path) == list_path)
+        elif event == "string" and len(path) == depth and step in keys:
+            rank = keys.index(step)
+            if tuple(path[:-1]) == list_path and (best is None or rank <= best[0]):
+                best = (rank, value)
     if best is not None:
         ids.append(best[1])  # the item the cut fell in: its id was read whole
     if not found_list:
         raise BadBodyError(f"no list at {container or 'top level'!r} in the bytes read")
     return _dedupe(model for raw in ids if (model := _clean(raw, fmt)) is not None)
+
+
+def _events(body: bytes) -> Iterator[tuple[str, Any]]:
+    """Yield the parser events of `body`; running out of bytes ends them (we cut the body),
+    anything else is a broken body."""
+    try:
+        yield from ijson.basic_parse(body)
+    except ijson.IncompleteJSONError as exc:
+        if "premature EOF" not in str(exc) and "Incomplete JSON" not in str(exc):
+            raise BadBodyError("not valid JSON") from exc
+    except ijson.JSONError as exc:
+        raise BadBodyError("not valid JSON") from exc
 
 
 def _dedupe(ids: Iterable[str]) -> list[str]:

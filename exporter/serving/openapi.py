@@ -277,6 +277,39 @@ def _response(description: str, schema: str) -> JSON:
 UNAUTHORIZED = _response("`METRICS_AUTH_TOKEN` is set and no valid token was given", "Error")
 
 
+_PATHS: JSON = {
+    f"{API_PREFIX}/providers": {
+        "get": {
+            "operationId": "listProviders",
+            "summary": "Every provider's health",
+            "responses": {
+                "200": _response("every provider", "ProviderList"),
+                "401": UNAUTHORIZED,
+            },
+        }
+    },
+    f"{API_PREFIX}/providers/{{slug}}": {
+        "get": {
+            "operationId": "getProvider",
+            "summary": "One provider's health",
+            "parameters": [
+                {
+                    "name": "slug",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": SLUG_PATTERN.pattern},
+                }
+            ],
+            "responses": {
+                "200": _response("the provider", "Provider"),
+                "401": UNAUTHORIZED,
+                "404": _response("no provider with this slug", "Error"),
+            },
+        }
+    },
+}
+
+
 def openapi_document() -> JSON:
     """Return the OpenAPI document of the status API."""
     return {
@@ -286,37 +319,7 @@ def openapi_document() -> JSON:
             "version": __version__,
             "description": DESCRIPTION,
         },
-        "paths": {
-            f"{API_PREFIX}/providers": {
-                "get": {
-                    "operationId": "listProviders",
-                    "summary": "Every provider's health",
-                    "responses": {
-                        "200": _response("every provider", "ProviderList"),
-                        "401": UNAUTHORIZED,
-                    },
-                }
-            },
-            f"{API_PREFIX}/providers/{{slug}}": {
-                "get": {
-                    "operationId": "getProvider",
-                    "summary": "One provider's health",
-                    "parameters": [
-                        {
-                            "name": "slug",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": SLUG_PATTERN.pattern},
-                        }
-                    ],
-                    "responses": {
-                        "200": _response("the provider", "Provider"),
-                        "401": UNAUTHORIZED,
-                        "404": _response("no provider with this slug", "Error"),
-                    },
-                }
-            },
-        },
+        "paths": _PATHS,
         "components": {
             "schemas": {
                 "ProviderList": PROVIDER_LIST,
