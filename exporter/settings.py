@@ -6,18 +6,120 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.connection import parse_url
 
 from exporter.config_text import text_problem
 from exporter.errors import ConfigError
 
-CommaList = Annotated[tuple[str, ...], NoDecode]
-
-
 MAX_MODEL_ID_CHARS = 256  # a longer model id is dropped from a list: it could never be seen
 VANTAGE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+# Each type below carries its own check; Settings only lists the fields.
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _check_pairs(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        provider, _, model = item.partition(":")
+        if not provider or not model:
+            raise ValueError(f"expected provider:model, got {item!r}")
+        if len(model) > MAX_MODEL_ID_CHARS:  # a listed id this long is dropped: never seen
+            raise ValueError(f"a model id is longer than {MAX_MODEL_ID_CHARS} characters")
+    return value
+
+
+def _check_host_ports(value: tuple[str, ...]) -> tuple[str, ...]:
+    if tuple(part.lower() for part in value) == ("none",):
+        return ()
+    for item in value:
+        parse_host_port(item)  # raises ValueError naming the item
+    return value
+
+
+def _not_empty(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("needs at least one address")
+    return value
+
+
+def _check_vantage(value: str) -> str:
+    if not VANTAGE.fullmatch(value):  # it is a label value on every provider series
+        raise ValueError(
+            "lowercase letters, digits, '-' and '_', starting with a letter or digit, at most 63"
+        )
+    return value
+
+
+def _check_token(value: SecretStr | None) -> SecretStr | None:
+    if value is None or value.get_secret_value() == "":
+        return None
+    token = value.get_secret_value()
+    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        raise ValueError("must be printable ASCII without spaces (it travels in a header)")
+    return value
+
+
+def _check_http_url(value: SecretStr | None) -> SecretStr | None:
+    if value is None or not value.get_secret_value().strip():
+        return None
+    if not value.get_secret_value().startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _check_redis_url(value: SecretStr | None) -> SecretStr | None:
+    if value is None or not value.get_secret_value().strip():
+        return None
+    if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    try:
+        parse_url(value.get_secret_value())  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise ValueError("not a valid Redis URL (host, port, database number)") from None
+    return value
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _strip_upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _blank_is_unset(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]
+PairList = Annotated[CommaList, AfterValidator(_check_pairs)]  # provider:model items
+HostPortList = Annotated[CommaList, AfterValidator(_check_host_ports)]  # or "none"
+AddressList = Annotated[CommaList, AfterValidator(_not_empty)]
+Vantage = Annotated[str, AfterValidator(_check_vantage)]
+HeaderToken = Annotated[SecretStr | None, AfterValidator(_check_token)]
+SecretHttpUrl = Annotated[SecretStr | None, AfterValidator(_check_http_url)]
+SecretRedisUrl = Annotated[SecretStr | None, AfterValidator(_check_redis_url)]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_strip_upper)]
+LogFormat = Annotated[Literal["json", "console"], BeforeValidator(_strip)]
+HttpEndpoint = Annotated[
+    str | None, Field(pattern=r"^https?://\S+$"), BeforeValidator(_blank_is_unset)
+]
 
 
 class Settings(BaseSettings):
@@ -26,11 +128,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     port: int = Field(default=8001, ge=1, le=65535)
-    listen_addresses: CommaList = ("::", "0.0.0.0")  # noqa: S104 - a server, by design
+    listen_addresses: AddressList = ("::", "0.0.0.0")  # noqa: S104 - a server, by design
     environment: str = Field(default="local", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     providers: CommaList | None = None
     providers_file: Path | None = None
-    models: CommaList = ()
+    models: PairList = ()
     probe_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     probe_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     probe_concurrency: int = Field(default=32, ge=1, le=1024)
@@ -44,10 +146,10 @@ class Settings(BaseSettings):
     health_weight_availability: float = Field(default=0.4, ge=0, le=1)
     health_weight_error_rate: float = Field(default=0.3, ge=0, le=1)
     health_weight_latency: float = Field(default=0.3, ge=0, le=1)
-    metrics_auth_token: SecretStr | None = None
-    loki_url: SecretStr | None = None  # may carry basic-auth credentials
-    otel_exporter_otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    redis_url: SecretStr | None = None
+    metrics_auth_token: HeaderToken = None
+    loki_url: SecretHttpUrl = None  # may carry basic-auth credentials
+    otel_exporter_otlp_endpoint: HttpEndpoint = None
+    redis_url: SecretRedisUrl = None
     redis_poll_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     redis_poll_budget_seconds: float = Field(default=5.0, gt=0, le=60)
     redis_max_keys: int = Field(default=20_000, ge=1, le=1_000_000)
@@ -55,20 +157,20 @@ class Settings(BaseSettings):
         default="provider_exporter:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
     )
     history_flush_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
-    vantage: str = "default"
+    vantage: Vantage = "default"
     replica_lease_seconds: float = Field(default=10.0, ge=1, le=600)
-    connectivity_check_targets: CommaList = ()  # host:port; empty or "none": inferred
+    connectivity_check_targets: HostPortList = ()  # host:port; empty or "none": inferred
     status_pages: bool = True  # STATUS_PAGES=off: no provider's status page is read
     status_page_poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
     status_page_max_components: int = Field(default=20, ge=1, le=500)
-    inference_probes: CommaList = ()  # provider:model pairs; empty: no token is ever spent
+    inference_probes: PairList = ()  # provider:model pairs; empty: no token is ever spent
     inference_probe_interval_seconds: float = Field(default=300.0, gt=0, le=86_400)
     inference_max_output_tokens: int = Field(default=8, ge=1, le=4096)
     inference_budget_tokens_per_day: int = Field(default=50_000, ge=0, le=10**12)
     inference_ttft_slow_seconds: float = Field(default=5.0, gt=0, le=3600)
     inference_min_tokens_per_second: float = Field(default=5.0, ge=0, le=100_000)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "json"
 
     @field_validator("*", mode="before")
     @classmethod
@@ -77,104 +179,6 @@ class Settings(BaseSettings):
         for text in value if isinstance(value, list | tuple) else (value,):
             if isinstance(text, str) and (problem := text_problem(text)) is not None:
                 raise ValueError(problem)
-        return value
-
-    @field_validator(
-        "listen_addresses",
-        "models",
-        "inference_probes",
-        "providers",
-        "connectivity_check_targets",
-        mode="before",
-    )
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("log_level", "log_format", mode="before")
-    @classmethod
-    def _normalise_case(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("models", "inference_probes")
-    @classmethod
-    def _check_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            provider, _, model = item.partition(":")
-            if not provider or not model:
-                raise ValueError(f"expected provider:model, got {item!r}")
-            if len(model) > MAX_MODEL_ID_CHARS:  # a listed id this long is dropped: never seen
-                raise ValueError(f"a model id is longer than {MAX_MODEL_ID_CHARS} characters")
-        return value
-
-    @field_validator("vantage")
-    @classmethod
-    def _check_vantage(cls, value: str) -> str:
-        if not VANTAGE.fullmatch(value):  # it is a label value on every provider series
-            raise ValueError(
-                "lowercase letters, digits, '-' and '_', starting with a letter or digit, "
-                "at most 63"
-            )
-        return value
-
-    @field_validator("connectivity_check_targets")
-    @classmethod
-    def _check_targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if tuple(part.lower() for part in value) == ("none",):
-            return ()
-        for item in value:
-            parse_host_port(item)  # raises ValueError naming the item
-        return value
-
-    @field_validator("listen_addresses")
-    @classmethod
-    def _check_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("needs at least one address")
-        return value
-
-    @field_validator("metrics_auth_token")
-    @classmethod
-    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or value.get_secret_value() == "":
-            return None
-        token = value.get_secret_value()
-        if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
-            raise ValueError("must be printable ASCII without spaces (it travels in a header)")
-        return value
-
-    @field_validator("loki_url")
-    @classmethod
-    def _check_loki_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("otel_exporter_otlp_endpoint", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        try:
-            parse_url(value.get_secret_value())  # type: ignore[no-untyped-call]
-        except ValueError:
-            raise ValueError("not a valid Redis URL (host, port, database number)") from None
         return value
 
     @model_validator(mode="after")
