@@ -9,6 +9,7 @@ and evaluation intervals are shortened to 1 s.
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import time
 import urllib.request
@@ -30,9 +31,9 @@ from tests.support.upstream import FakeUpstream, free_port, refused_url
 ENVIRONMENT = "vantage-test"
 
 
-def prometheus_config(work: Path, targets: list[str]) -> Path:
+def prometheus_config(work: Path, targets: list[str], *, with_rules: bool) -> Path:
     rules = work / "rules"
-    rules.mkdir()
+    rules.mkdir(exist_ok=True)
     for path in sorted(RULES_DIR.glob("*.yml")):
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         for group in loaded["groups"]:
@@ -40,7 +41,7 @@ def prometheus_config(work: Path, targets: list[str]) -> Path:
         (rules / path.name).write_text(yaml.safe_dump(loaded, sort_keys=False))
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules / "*.yml")],
+        "rule_files": [str(rules / "*.yml")] if with_rules else [],
         "scrape_configs": [
             {
                 "job_name": "provider_exporter",
@@ -77,7 +78,8 @@ async def vantages(
             # yet has no vote, and a lone vantage's word is the quorum, by design)
             await a.wait_for(lambda m: m.get("provider_availability", provider="split") == 1, 20)
             await b.wait_for(lambda m: m.get("provider_availability", provider="split") == 0, 20)
-            config = prometheus_config(tmp_path, [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"])
+            targets = [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"]
+            config = prometheus_config(tmp_path, targets, with_rules=False)
             with live.log.open("wb") as log:
                 live.proc = subprocess.Popen(
                     [
@@ -90,6 +92,13 @@ async def vantages(
                     stderr=subprocess.STDOUT,
                 )
             await asyncio.to_thread(wait_until, lambda: ready(live), 30, "Prometheus ready")
+            # The rules are loaded once both vantages have been scraped: a fresh TSDB's first
+            # evaluation may otherwise hold one target's samples only, and a lone vantage's word
+            # is the quorum, by design (a restarted Prometheus replays its WAL and has both).
+            await asyncio.to_thread(wait_until, lambda: both_scraped(live), 30, "both scraped")
+            prometheus_config(tmp_path, targets, with_rules=True)
+            live.proc.send_signal(signal.SIGHUP)
+            await asyncio.to_thread(wait_until, live.rules, 30, "rules loaded")
             yield live, upstream
     finally:
         if live.proc is not None:
@@ -105,6 +114,11 @@ def ready(live: Prometheus) -> bool:
     except OSError:
         return False
     return True
+
+
+def both_scraped(live: Prometheus) -> bool:
+    scraped = live.query('count by (provider) (provider_availability{provider="split"})')
+    return values(scraped) == {"split": 2.0}
 
 
 def values(result: list[dict[str, Any]], label: str = "provider") -> dict[str, float]:
@@ -130,8 +144,7 @@ async def test_one_vantage_that_disagrees_is_a_ticket_not_a_page(
         seen_down_for_split.extend(
             a["labels"] for a in live.alerts("ProviderDown") if a["labels"]["provider"] == "split"
         )
-        # from the first evaluation that has both vantages' series (in the first second of a
-        # Prometheus one target may have been scraped and not the other: a lone vantage's word)
+        # (both vantages' series are there from the first evaluation: see the fixture)
         reporting = values(live.query("provider:vantages_reporting:count"))
         quorum = values(live.query("provider:availability:quorum"))
         if "split" in quorum and reporting.get("split") == 2:
