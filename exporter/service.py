@@ -223,12 +223,13 @@ def _make_app(
     settings: Settings, monitor: Monitor, clock: Clock, collectors: list[LokiCollector]
 ) -> web.Application:
     token = settings.metrics_auth_token
-    # Handlers publish a fresh snapshot on the event loop; the render thread reads the last one.
+    # Handlers publish a fresh snapshot on the event loop (/metrics in steps); renderers read it.
     return make_app(
         lambda: monitor.publish(clock.now()),
         make_registry(lambda: monitor.published, *collectors),
         token.get_secret_value() if token else None,
         text=TextRenderer(lambda: monitor.published, make_process_registry(*collectors)),
+        publish_in_steps=lambda: monitor.publish_in_steps(clock.now()),
     )
 
 

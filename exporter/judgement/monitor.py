@@ -36,8 +36,6 @@ from exporter.stored.redis_source import RedisView
 from exporter.stored.replicas import ReplicaStats
 from exporter.targets import Target
 
-VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough to rebuild it
-
 
 class Monitor(Blindness, ModelJudging, Inputs, ProviderViews):
     """Holds every provider's windows and health; publishes immutable Snapshots when asked."""
@@ -93,21 +91,6 @@ class Monitor(Blindness, ModelJudging, Inputs, ProviderViews):
     def snapshot(self) -> Snapshot:
         """Publish as of the latest time the monitor was told of, and return the snapshot."""
         return self.publish(self._latest)
-
-    def publish(self, now: float) -> Snapshot:
-        """Rebuild the views that changed or aged, publish and return a new snapshot.
-
-        Views are built when read, not after every probe: a probe only counts. A view is rebuilt
-        when its provider was probed since, or when it is older than `VIEW_MAX_AGE` (windows slide).
-        """
-        self._latest = max(self._latest, now)
-        for slug, track in self._tracks.items():
-            if slug in self._dirty or now - self._built[slug] >= VIEW_MAX_AGE:
-                self._views[slug] = self._view(track, now)
-                self._built[slug] = now
-        self._dirty.clear()
-        self._snapshot = self._publish()
-        return self._snapshot
 
     def needs_confirmation(self, slug: str) -> bool:
         """Tell whether provider `slug` should be probed again soon to confirm a change."""

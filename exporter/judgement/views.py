@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from exporter.judgement.monitor_base import MonitorBase
 from exporter.judgement.scoring import (
     Evidence,
@@ -28,10 +30,41 @@ MIN_FAILED_CHECKS = 2  # one blip is never "partly failing" (as one never reads 
 # Breaker state -> factor applied to the health score (an open breaker means the gateway is
 # refusing traffic to the provider right now).
 BREAKER_FACTORS = {"closed": 1.0, "half_open": 0.75, "open": 0.5}
+VIEW_MAX_AGE = 1.0  # seconds a view may serve before windows have slid enough to rebuild it
+PUBLISH_STEP = 16  # views rebuilt between two yields of publish_in_steps (~1-2 ms of CPU)
 
 
 class ProviderViews(MonitorBase):
     """Each provider's view as read: windows, score and passive signals, built on demand."""
+
+    def publish(self, now: float) -> Snapshot:
+        """Rebuild the views that changed or aged, publish and return a new snapshot.
+
+        Views are built when read, not after every probe: a probe only counts. A view is rebuilt
+        when its provider was probed since, or when it is older than `VIEW_MAX_AGE` (windows slide).
+        """
+        for _ in self.publish_in_steps(now):
+            pass
+        return self._snapshot
+
+    def publish_in_steps(self, now: float, step: int = PUBLISH_STEP) -> Iterator[None]:
+        """Publish as `publish` does, yielding after every `step` views rebuilt.
+
+        Lets the event loop run probes between steps while hundreds of views are rebuilt for a
+        scrape. A provider probed during the steps stays marked until its view is rebuilt after
+        that probe (in this pass if it has not come yet, else in the next).
+        """
+        self._latest = max(self._latest, now)
+        rebuilt = 0
+        for slug, track in self._tracks.items():
+            if slug in self._dirty or now - self._built[slug] >= VIEW_MAX_AGE:
+                self._dirty.discard(slug)
+                self._views[slug] = self._view(track, now)
+                self._built[slug] = now
+                rebuilt += 1
+                if rebuilt % step == 0:
+                    yield
+        self._snapshot = self._publish()
 
     def _evidence(self, track: ProviderTrack, now: float) -> Evidence:
         """What `degraded` is judged on: the recent past only, since the provider last recovered
