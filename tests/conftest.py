@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean exporter environment for every test, and a fake upstream."""
+"""Shared fixtures: a clean exporter environment for every test, a fake upstream, a Redis."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from exporter.catalog import BUILTIN
 from exporter.settings import Settings
+from tests.support.redis_server import RedisServer
 from tests.support.upstream import FakeUpstream
 
 # Every variable the exporter reads, so no test sees a developer's or CI's own settings.
@@ -40,3 +41,13 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
         yield fake
     finally:
         await fake.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server on a free loopback port, for one test."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()

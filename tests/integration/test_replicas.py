@@ -11,7 +11,7 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -90,15 +90,6 @@ def longest_gap(times: list[float], start: float, end: float) -> float:
 
 def states(body: bytes) -> dict[str, str]:
     return {p["slug"]: p["state"] for p in json.loads(body)["providers"]}
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -175,15 +175,6 @@ def _assert_serving(exporter: SyncExporter) -> dict[str, object]:
     document = json.loads(body)
     assert isinstance(document, dict)
     return document
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_nothing_to_probe_keeps_serving(redis_server: RedisServer) -> None:
