@@ -54,12 +54,16 @@ class Cost:
         return self.cpu / self.probes if self.probes else float("nan")
 
 
-class Upstream:
-    """`bench.upstream_proc` in its own process."""
+class Child:
+    """A bench module (`python -m module *args`) in its own process that prints its port first;
+    entering it returns its base URL."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        self.argv = ("-m", module, *args)
 
     async def __aenter__(self) -> str:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.upstream_proc", stdout=asyncio.subprocess.PIPE
+            sys.executable, *self.argv, stdout=asyncio.subprocess.PIPE
         )
         assert self.proc.stdout is not None
         port = int(await asyncio.wait_for(self.proc.stdout.readline(), 20))
@@ -68,6 +72,11 @@ class Upstream:
     async def __aexit__(self, *exc: object) -> None:
         self.proc.terminate()
         await self.proc.wait()
+
+
+def upstream_process() -> Child:
+    """`bench.upstream_proc` in its own process."""
+    return Child("bench.upstream_proc")
 
 
 async def exporter_cost(base: str, load: Load, workdir: Path) -> Cost:
@@ -184,7 +193,7 @@ async def floor_cost(base: str, load: Load) -> Cost:
 
 async def run_cpu(load: Load, workdir: Path) -> dict[str, Cost]:
     """Measure all three, one after the other, against one upstream process."""
-    async with Upstream() as base:
+    async with upstream_process() as base:
         return {
             "exporter": await exporter_cost(base, load, workdir),
             "blackbox": await blackbox_cost(base, load, workdir),

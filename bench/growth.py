@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from bench import growth_fakes
+from bench.cpu import Child
 from bench.procstat import cpu_seconds, rss_bytes
 from bench.report import Row, Table, percentile
 from tests.support.process import ExporterProcess, Samples, parse_metrics
@@ -105,25 +105,9 @@ class Growth:
     inference_probes: int
 
 
-class Fakes:
-    """`bench.growth_fakes` in its own process; entering it returns its base URL."""
-
-    def __init__(self, split: Split) -> None:
-        self.split = split
-
-    async def __aenter__(self) -> str:
-        split = self.split
-        counts = (str(split.providers), str(split.pairs), str(split.pages))
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.growth_fakes", *counts, stdout=asyncio.subprocess.PIPE
-        )
-        assert self.proc.stdout is not None
-        port = int(await asyncio.wait_for(self.proc.stdout.readline(), 20))
-        return f"http://127.0.0.1:{port}"
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        await self.proc.wait()
+def fakes(split: Split) -> Child:
+    """`bench.growth_fakes` in its own process, serving `split`'s targets."""
+    return Child("bench.growth_fakes", str(split.providers), str(split.pairs), str(split.pages))
 
 
 def _env(base: str, split: Split, load: GrowthLoad, workdir: Path) -> dict[str, str]:
@@ -208,7 +192,7 @@ async def _spread(session: aiohttp.ClientSession, url: str, count: int, over: fl
 
 async def measure(split: Split, load: GrowthLoad, workdir: Path) -> Growth:
     """Run the exporter watching `split` on its fakes; measure it."""
-    async with Fakes(split) as base, ExporterProcess(_env(base, split, load, workdir)) as exporter:
+    async with fakes(split) as base, ExporterProcess(_env(base, split, load, workdir)) as exporter:
         assert exporter.proc is not None
         pid, url = exporter.proc.pid, f"{exporter.url}/metrics"
         async with aiohttp.ClientSession() as session:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cpu import Cost, Upstream
+from bench.cpu import Cost, upstream_process
 from bench.live import providers_file
 from bench.procstat import cpu_seconds
 from bench.report import Row, Table
@@ -113,7 +113,7 @@ async def measure(base: str, load: InferenceLoad, workdir: Path, inference: bool
 
 async def run_inference(load: InferenceLoad, workdir: Path) -> InferenceCost:
     """Measure the baseline, then the same exporter with inference probes, on one upstream."""
-    async with Upstream() as base:
+    async with upstream_process() as base:
         baseline = await measure(base, load, workdir, inference=False)
         loaded = await measure(base, load, workdir, inference=True)
     if not loaded.inference_probes:

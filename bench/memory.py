@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import dataclass
 
-from bench.cpu import Upstream
+from bench.cpu import upstream_process
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ async def run_memory(
     providers: int, models: int, prefill: float, run_for: float, warm: float
 ) -> Memory:
     """Run `bench.memory_child` against an upstream process; summarise its RSS samples."""
-    async with Upstream() as base:
+    async with upstream_process() as base:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
