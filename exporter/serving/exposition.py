@@ -161,15 +161,18 @@ class TextRenderer:
         own = _TextSink(self._series, snapshot.vantage)
         emit_exporter(own, snapshot)
         fragments.append(own.lines)
-        parts: list[str] = []
-        for family in FAMILIES:
-            parts.append(self._headers[family.name])
-            for lines in fragments:
-                parts.extend(lines.get(family.name, ()))
         for slug in self._cache.keys() - snapshot.providers.keys():
             del self._cache[slug]
-        # "replace": a character no label can carry becomes "?" rather than a failed scrape
-        return "".join(parts).encode(errors="replace") + generate_latest(self._extra)
+        chunks: list[bytes] = []
+        for family in FAMILIES:  # one family at a time: a step, even of thousands of lines
+            parts = [self._headers[family.name]]
+            for lines in fragments:
+                parts.extend(lines.get(family.name, ()))
+            # "replace": a character no label can carry becomes "?" rather than a failed scrape
+            chunks.append("".join(parts).encode(errors="replace"))
+            yield
+        chunks.append(generate_latest(self._extra))
+        return b"".join(chunks)
 
     def _lines(self, view: ProviderView, vantage: str) -> Lines:
         sink = _TextSink(self._series, vantage)
