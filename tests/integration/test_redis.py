@@ -31,6 +31,13 @@ from tests.support.upstream import FakeUpstream
 KEY = "canary-redis-0123456789"
 
 
+# The restart tests stall the provider, so that what the restarted exporter shows can only come
+# from Redis: no probe concludes before its timeout, and the wait for the restore ends well
+# before that (a CI run once did not see the restore within 2.5 s).
+STALL_TIMEOUT = 30
+RESTORE_WAIT = 20.0
+
+
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
     """A fresh redis-server for this module, on a free port."""
@@ -236,13 +243,13 @@ async def test_history_survives_restart(
         upstream,
         redis_server,
         PROBE_INTERVAL_SECONDS="0.1",
-        PROBE_TIMEOUT_SECONDS="3",
+        PROBE_TIMEOUT_SECONDS=str(STALL_TIMEOUT),
         MODELS="groq:llama",
         HISTORY_FLUSH_INTERVAL_SECONDS="600",  # only the flush on SIGTERM
     )
     async with ExporterProcess(values) as first:
         await asyncio.sleep(6)
-        upstream.set("groq", fake.hang())  # from here on no probe of groq concludes (3 s timeout)
+        upstream.set("groq", fake.hang())  # from here on no probe of groq concludes (timeout)
         await asyncio.sleep(0.5)
         before = await first.metrics()
     async with ExporterProcess(values) as second:
@@ -251,7 +258,7 @@ async def test_history_survives_restart(
                 s.get("gatewayz_provider_availability_ratio", provider="groq", window="24h")
                 is not None
             ),
-            timeout=2.5,  # restored from Redis; no probe of groq can conclude this soon
+            timeout=RESTORE_WAIT,  # restored from Redis; no probe of groq concludes this soon
         )
     ratio_before = before.get("gatewayz_provider_availability_ratio", provider="groq", window="24h")
     ratio_after = after.get("gatewayz_provider_availability_ratio", provider="groq", window="24h")
@@ -413,7 +420,7 @@ async def test_inference_history_survives_restart(
         redis_server,
         INFERENCE_PROBES="groq:llama",
         INFERENCE_PROBE_INTERVAL_SECONDS="0.2",
-        PROBE_TIMEOUT_SECONDS="3",
+        PROBE_TIMEOUT_SECONDS=str(STALL_TIMEOUT),
         HISTORY_FLUSH_INTERVAL_SECONDS="600",  # only the flush on SIGTERM
     )
     uptime = "gatewayz_model_uptime_24h"
@@ -436,7 +443,8 @@ async def test_inference_history_survives_restart(
         before = await first.metrics()
     async with ExporterProcess(values) as second:
         _, after = await second.wait_for(
-            lambda s: s.get(uptime, provider="groq", model="llama") is not None, timeout=2.5
+            lambda s: s.get(uptime, provider="groq", model="llama") is not None,
+            timeout=RESTORE_WAIT,  # restored from Redis; no probe of llama concludes this soon
         )
     ratio_before = before.get(uptime, provider="groq", model="llama")
     assert ratio_before is not None and 0 < ratio_before < 1

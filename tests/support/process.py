@@ -24,6 +24,9 @@ BASE_ENV = {
 }
 
 
+LOG_TAIL = 30  # lines of the exporter's log a failed wait shows
+
+
 @dataclass
 class Samples:
     """Parsed samples of one scrape: name -> list of (labels, value)."""
@@ -143,7 +146,8 @@ class ExporterProcess:
             if predicate(samples):
                 return time.monotonic() - start, samples
             if time.monotonic() - start > timeout:
-                raise AssertionError(f"condition not met within {timeout}s")
+                tail = "\n".join(self.logs()[-LOG_TAIL:])
+                raise AssertionError(f"condition not met within {timeout}s; exporter log:\n{tail}")
             await asyncio.sleep(interval)
 
     def logs(self) -> list[str]:
