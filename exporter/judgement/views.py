@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from exporter.judgement.monitor_base import MonitorBase
 from exporter.judgement.scoring import (
@@ -47,7 +47,7 @@ class ProviderViews(MonitorBase):
             pass
         return self._snapshot
 
-    def publish_in_steps(self, now: float, step: int = PUBLISH_STEP) -> Iterator[None]:
+    def publish_in_steps(self, now: float, step: int = PUBLISH_STEP) -> Generator[None, None, None]:
         """Publish as `publish` does, yielding after every `step` views rebuilt.
 
         Lets the event loop run probes between steps while hundreds of views are rebuilt for a

@@ -9,7 +9,7 @@ parses both outputs and compares them. OpenMetrics (exemplars) still goes throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import cache
 from itertools import accumulate
 from typing import cast
@@ -137,16 +137,16 @@ class TextRenderer:
 
     def render(self) -> bytes:
         """Return the exposition of the current snapshot."""
-        for _ in (steps := self.render_in_steps()):
-            pass
-        return steps.body
+        steps = self.render_in_steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return cast(bytes, done.value)
 
-    def render_in_steps(self, step: int = RENDER_STEP) -> RenderSteps:
-        """Render as `render` does, yielding after every `step` providers whose lines changed;
-        the exposition is the iterator's `body` once it is exhausted."""
-        return RenderSteps(self._steps(step))
-
-    def _steps(self, step: int) -> Generator[None, None, bytes]:
+    def render_in_steps(self, step: int = RENDER_STEP) -> Generator[None, None, bytes]:
+        """Render as `render` does, yielding after every `step` providers whose lines changed
+        and after each family; the generator returns the exposition."""
         snapshot = self._get_snapshot()
         fragments, rendered = [], 0
         for view in snapshot.providers.values():
@@ -179,18 +179,3 @@ class TextRenderer:
         emit_provider(sink, view)
         self._cache[view.slug] = (view, sink.lines)
         return sink.lines
-
-
-class RenderSteps(Iterator[None]):
-    """The steps of one render; `body` is the exposition once they are exhausted."""
-
-    def __init__(self, steps: Generator[None, None, bytes]) -> None:
-        self._steps = steps
-        self.body = b""
-
-    def __next__(self) -> None:
-        try:
-            next(self._steps)
-        except StopIteration as done:
-            self.body = done.value
-            raise

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -19,6 +20,7 @@ from exporter.serving.exposition import TextRenderer
 from exporter.serving.openapi import API_PREFIX
 from exporter.serving.status_page import add_page_route, unauthorized_page
 
+T = TypeVar("T")
 OPEN_PATHS = frozenset({"/healthz"})
 MAX_REQUEST_BYTES = 16 * 1024
 
@@ -28,7 +30,7 @@ def make_app(
     registry: CollectorRegistry,
     token: str | None = None,
     text: TextRenderer | None = None,
-    publish_in_steps: Callable[[], Iterator[None]] | None = None,
+    publish_in_steps: Callable[[], Generator[None, None, None]] | None = None,
 ) -> web.Application:
     """Return the exporter's web application.
 
@@ -82,7 +84,7 @@ class MetricsRenderer:
         self,
         registry: CollectorRegistry,
         text: TextRenderer | None,
-        publish_in_steps: Callable[[], Iterator[None]],
+        publish_in_steps: Callable[[], Generator[None, None, None]],
     ) -> None:
         self._registry = registry
         self._text = text
@@ -104,9 +106,7 @@ class MetricsRenderer:
     async def _render(self, encoder: Callable[[CollectorRegistry], bytes]) -> bytes:
         await _in_steps(self._publish_in_steps())
         if self._text is not None and encoder is generate_latest:  # the text format
-            steps = self._text.render_in_steps()
-            await _in_steps(steps)
-            return steps.body
+            return await _in_steps(self._text.render_in_steps())
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, encoder, self._registry)
 
@@ -114,15 +114,20 @@ class MetricsRenderer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def _in_steps(steps: Iterator[None]) -> None:
-    """Run `steps`, letting the event loop run other work between two of them."""
-    for _ in steps:
+async def _in_steps(steps: Generator[None, None, T]) -> T:
+    """Run `steps`, letting the event loop run other work between two of them; return what
+    they return."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
         await asyncio.sleep(0)
 
 
-def _once(get_snapshot: Callable[[], Snapshot]) -> Iterator[None]:
+def _once(get_snapshot: Callable[[], Snapshot]) -> Generator[None, None, None]:
     get_snapshot()
-    return iter(())
+    yield from ()
 
 
 def _token_in_query(request: web.Request) -> bytes | None:
