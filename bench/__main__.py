@@ -1,4 +1,4 @@
-"""`python -m bench [--smoke] [--out PATH] [--only inference|replicas|growth]`: run benchmarks,
+"""`python -m bench [--smoke] [--out PATH] [--only cpu|inference|replicas|growth]`: run benchmarks,
 write the report."""
 
 from bench.main import main
