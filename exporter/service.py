@@ -179,14 +179,7 @@ async def serve(
             if shipper is not None:
                 await shipper.flush(loki_session)
     finally:
-        if keeper is not None:
-            await _final_save(keeper)
-        if redis is not None:
-            await redis.aclose()
-        if tracer is not None:
-            tracer.shutdown(timeout=2.0)
-        await runner.cleanup()
-        log.info("exporter_stopped")
+        await _shut_down(keeper, redis, tracer, runner)
 
 
 def make_monitor(settings: Settings, targets: Sequence[Target], clock: Clock) -> Monitor:
@@ -494,11 +487,23 @@ async def _start_sharing(
     return sharing, loops
 
 
-async def _final_save(keeper: HistoryKeeper) -> None:
-    """Flush history once more on the way out, without holding up shutdown for long."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(2.0):
-            await keeper.save()
+async def _shut_down(
+    keeper: HistoryKeeper | None,
+    redis: Redis | None,
+    tracer: ProbeTracer | None,
+    runner: web.AppRunner,
+) -> None:
+    """Flush history once more (without holding up shutdown for long), then close the rest."""
+    if keeper is not None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await keeper.save()
+    if redis is not None:
+        await redis.aclose()
+    if tracer is not None:
+        tracer.shutdown(timeout=2.0)
+    await runner.cleanup()
+    log.info("exporter_stopped")
 
 
 def make_session(settings: Settings) -> aiohttp.ClientSession:
