@@ -198,7 +198,7 @@ async def share_of(replica: ExporterProcess) -> set[str]:
 
 async def test_added_replica_takes_a_share(replicas: Replicas) -> None:
     """A third replica joining two takes some providers from them; afterwards each provider is
-    still probed once per interval, and the old replicas count the ownership changes."""
+    still probed once per interval, and the old replicas count each provider they lost to it."""
     for _ in range(2):
         await replicas.add()
     await replicas.settled(2)
@@ -212,11 +212,13 @@ async def test_added_replica_takes_a_share(replicas: Replicas) -> None:
     scrapes = await replicas.scrape()
     counts = [len(replicas.probes(slug, start, end)) for slug in SLUGS]
     print(f"\nthird replica settled in {took:.1f} s; probes per provider in 10 s: {counts}")
-    assert (scrapes[2].get("provider_exporter_owned_providers") or 0) > 0
+    taken = scrapes[2].get("provider_exporter_owned_providers") or 0
+    assert taken > 0
     after = [s.get("provider_exporter_ownership_changes_total") for s in scrapes[:2]]
-    assert all(
-        b is not None and a is not None and a > b for a, b in zip(after, before, strict=True)
-    )
+    assert None not in after and None not in before, (after, before)
+    # each provider the third took was lost by exactly one old replica; rendezvous hashing may
+    # take none from one of them (with 10 each, (2/3)^10 = 1.7 %), so only the sum is certain
+    assert sum(after) - sum(before) == taken, (after, before, taken)  # type: ignore[arg-type]
     assert all(8 <= n <= 12 for n in counts), counts
 
 
