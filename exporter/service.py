@@ -7,7 +7,7 @@ import contextlib
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from urllib.parse import unquote, urlsplit
 
@@ -34,7 +34,7 @@ from exporter.running.inference_scheduler import InferenceScheduler
 from exporter.running.passive import HistoryKeeper, RedisPoller, make_redis
 from exporter.running.scheduler import Scheduler
 from exporter.running.shared_results import SharedResults, stream_length
-from exporter.running.supervisor import supervise
+from exporter.running.supervisor import Loop, run_until
 from exporter.serving.collector import make_process_registry, make_registry
 from exporter.serving.exposition import TextRenderer
 from exporter.serving.listening import listen_error, reason
@@ -47,7 +47,6 @@ from exporter.targets import GoogleAccount, Target
 
 log = structlog.get_logger("exporter")
 
-Loop = Callable[[], Awaitable[None]]  # a long-running task, restarted should it ever end
 CONNECT_TIMEOUT = 2.0  # seconds a connectivity check's TCP connect may take at most
 
 
@@ -175,7 +174,7 @@ async def serve(
                     redis, settings, monitor, targets, clock, probing
                 )
                 work.update(loops)
-            await _run_until(work, stop)
+            await run_until(work, stop)
             if shipper is not None:
                 await shipper.flush(loki_session)
     finally:
@@ -552,14 +551,3 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
-
-
-async def _run_until(work: dict[str, Loop], stop: asyncio.Event) -> None:
-    """Run every loop in `work`, each restarted should it stop, until `stop` is set."""
-    tasks = [asyncio.ensure_future(supervise(name, run)) for name, run in work.items()]
-    try:
-        await stop.wait()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -187,7 +187,12 @@ class SharedResults:
 
     async def read(self) -> None:
         """Take in peers' results until cancelled, resuming after a failure where it stopped."""
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # the Redis client can swallow a cancel that lands in a blocking read (seen with
+                # redis-py 8.2): this loop is never idle, so stop here or shutdown waits forever
+                raise asyncio.CancelledError
             try:
                 if self.position is None:
                     self.position = await self._last_id()

@@ -390,6 +390,39 @@ async def test_history_is_restored_once(redis_server: RedisServer, backend: Back
     assert second.publish(t0 + 11).providers["groq"].availability["24h"] == pytest.approx(10 / 11)
 
 
+class SwallowingRedis(Redis):
+    """A real client whose blocking read loses a cancellation, as redis-py 8.2 once did."""
+
+    async def xread(self, *args: object, **kwargs: object) -> object:
+        try:
+            return await super().xread(*args, **kwargs)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            return []
+
+
+async def test_shared_results_reader_stops_when_the_client_swallows_its_cancel(
+    redis_server: RedisServer,
+) -> None:
+    """The peers' stream reader is always inside a blocking XREAD, so a cancel the client loses
+    would keep it (and the shutdown waiting for it) alive forever: it stops all the same."""
+    from exporter.running.shared_results import SharedResults
+
+    client = SwallowingRedis.from_url(redis_server.url, decode_responses=True, socket_timeout=5)
+    monitor = Monitor([_target("groq")], Rules(), {}, time.time())
+    shared = SharedResults(
+        client, "provider_exporter:swallow", "me", monitor, length=10, now=time.time
+    )
+    reader = asyncio.ensure_future(shared.read())
+    await asyncio.sleep(0.3)  # inside the blocking read now
+    reader.cancel()
+    await asyncio.wait([reader], timeout=5)
+    stopped = reader.done()
+    await client.aclose()  # a reader still running gets connection errors, then its next cancel
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    assert stopped, "the reader kept reading after its cancellation"
+
+
 def test_unreadable_redis_changes_no_state() -> None:
     """A failed poll leaves the breaker series out but makes up no transition."""
     from exporter.stored.redis_source import RedisView

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -13,7 +14,7 @@ import structlog
 
 from exporter.config_text import MAX_CONFIG_FILE_BYTES, read_config_file, text_problem
 from exporter.errors import ConfigError
-from exporter.running.supervisor import supervise
+from exporter.running.supervisor import run_until, supervise
 from exporter.serving.listening import check_listen, listen_error
 
 
@@ -126,3 +127,39 @@ async def test_supervisor_restarts_a_loop_that_ends_or_fails() -> None:
     assert [event for event, _ in events] == ["loop_failed", "loop_ended"] * 2
     assert events[0][1].startswith("KeyError at test_start_up_checks.py:")
     assert [e["restart_in_seconds"] for e in logs][:4] == [0.01, 0.02, 0.04, 0.04]
+
+
+async def test_shutdown_goes_on_without_a_loop_that_ignores_its_cancellation() -> None:
+    """Once stopped, loops that end when cancelled are waited for; one that swallows its
+    cancellation (as a library below a loop once did) is named in one line and left behind, so
+    the final history save still runs instead of waiting for the platform's SIGKILL."""
+    stop = asyncio.Event()
+    ended: list[str] = []
+
+    async def polite() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            ended.append("polite")
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(60)
+
+    released = asyncio.Event()
+
+    with structlog.testing.capture_logs() as logs:
+        running = asyncio.ensure_future(
+            run_until({"polite": polite, "stubborn": stubborn}, stop, grace=0.2)
+        )
+        await asyncio.sleep(0.05)
+        assert not running.done()  # nothing ends before it is asked to
+        stop.set()
+        async with asyncio.timeout(5):  # fails here, rather than hanging, if it waits forever
+            await running
+    assert ended == ["polite"]
+    assert [(e["event"], e["loop"]) for e in logs] == [("loop_not_stopped", "stubborn")]
+    released.set()  # let the stubborn loop end with this test (its next cancel)
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
