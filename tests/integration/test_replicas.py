@@ -218,7 +218,7 @@ async def test_added_replica_takes_a_share(replicas: Replicas) -> None:
     assert None not in after and None not in before, (after, before)
     # each provider the third took was lost by exactly one old replica; rendezvous hashing may
     # take none from one of them (with 10 each, (2/3)^10 = 1.7 %), so only the sum is certain
-    assert sum(after) - sum(before) == taken, (after, before, taken)  # type: ignore[arg-type]
+    assert sum(after) - sum(before) == taken, (after, before, taken)
     assert all(8 <= n <= 12 for n in counts), counts
 
 
